@@ -1,0 +1,226 @@
+//! The configuration schema of DESIGN.md §3, as typed structs. Every table denies unknown keys.
+
+use std::collections::BTreeMap;
+
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+/// The whole file. Only `providers` and `models` are required.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub storage: StorageConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    pub providers: Vec<ProviderConfig>,
+    pub models: Vec<ModelConfig>,
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// Parsed by the status issue; kept as raw TOML until then so a file written for it loads.
+    #[serde(default)]
+    pub status: Option<toml::Table>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: String,
+    pub max_body_bytes: usize,
+    /// Bounded time that SIGTERM waits for in-flight requests and streams.
+    pub shutdown_grace_ms: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".to_owned(),
+            max_body_bytes: 10 * 1024 * 1024,
+            shutdown_grace_ms: 30_000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub database_url: String,
+    pub redis_url: Option<String>,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            database_url: "sqlite://turnout.db".to_owned(),
+            redis_url: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    pub require_key: bool,
+    /// Static bearer keys, `${ENV}`-interpolated. Never logged.
+    pub keys: Vec<SecretString>,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            require_key: true,
+            keys: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Openai,
+    Anthropic,
+    Gemini,
+    Azure,
+    Openrouter,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DataCollection {
+    #[default]
+    Allow,
+    Deny,
+}
+
+/// Deadlines of one upstream attempt, in milliseconds. Each is optional so an endpoint can
+/// override a provider's value field by field.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    pub connect_ms: Option<u64>,
+    pub first_token_ms: Option<u64>,
+    pub idle_ms: Option<u64>,
+    pub total_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub slug: String,
+    /// Display name returned as `provider`; defaults to the slug.
+    pub name: Option<String>,
+    pub kind: ProviderKind,
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    #[serde(default)]
+    pub data_collection: DataCollection,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    /// Azure only.
+    pub api_version: Option<String>,
+    /// Extra headers sent on every upstream request (values `${ENV}`-interpolated).
+    #[serde(default)]
+    pub headers: BTreeMap<String, SecretString>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// `author/slug`, or a wildcard `prefix/*`.
+    pub id: String,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub context_length: Option<u64>,
+    #[serde(default)]
+    pub input_modalities: Option<Vec<String>>,
+    pub endpoints: Vec<EndpointConfig>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// Slug of a `[[providers]]` entry.
+    pub provider: String,
+    /// Model name sent upstream; for wildcard models the rest of the requested id is used
+    /// when this is absent.
+    pub upstream_model: Option<String>,
+    /// USD per token.
+    pub prompt_price: Decimal,
+    pub completion_price: Decimal,
+    pub cache_read_price: Option<Decimal>,
+    pub cache_write_price: Option<Decimal>,
+    pub request_price: Option<Decimal>,
+    pub max_completion_tokens: Option<u64>,
+    pub context_length: Option<u64>,
+    pub supported_parameters: Option<Vec<String>>,
+    pub quantization: Option<String>,
+    #[serde(default)]
+    pub zdr: bool,
+    pub tier: Option<Tier>,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tier {
+    Standard,
+    Priority,
+    Flex,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RoutingConfig {
+    pub retry: RetryConfig,
+    pub breaker: BreakerConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetryConfig {
+    pub initial_ms: u64,
+    pub multiplier: f64,
+    pub jitter: f64,
+    pub max_ms: u64,
+    pub budget_ratio: f64,
+}
+
+impl Default for RetryConfig {
+    fn default() -> Self {
+        Self {
+            initial_ms: 250,
+            multiplier: 2.0,
+            jitter: 0.2,
+            max_ms: 4000,
+            budget_ratio: 0.2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BreakerConfig {
+    pub failure_ratio: f64,
+    pub min_requests: u64,
+    pub window_s: u64,
+    pub consecutive: u64,
+    pub cooldown_s: u64,
+    pub max_cooldown_s: u64,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_ratio: 0.5,
+            min_requests: 10,
+            window_s: 30,
+            consecutive: 5,
+            cooldown_s: 10,
+            max_cooldown_s: 300,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Wire formats, no IO: OpenRouter/OpenAI chat types, the error envelope, SSE.

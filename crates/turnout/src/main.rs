@@ -1,0 +1,2 @@
+//! The `turnout` binary.
+fn main() {}
