@@ -1,0 +1,402 @@
+//! Chat Completions in the OpenRouter dialect: the request as raw members (so unknown fields
+//! pass through untouched), borrowed views of OpenAI-compatible upstream replies, and the
+//! `ChatResult` / chunk shapes Turnout sends back.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use rust_decimal::Decimal;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::value::RawValue;
+
+use crate::error::ErrorBody;
+
+/// A JSON object kept as its members' raw text, in order. Parsing it validates the JSON once;
+/// each member is then read (or forwarded) without re-scanning the rest.
+#[derive(Debug, Default)]
+pub struct RawObject<'a> {
+    pub members: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'a> RawObject<'a> {
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        // Last wins, as with serde_json's own maps.
+        self.members
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| *v)
+    }
+}
+
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+                Ok(Key(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(KeyVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for RawObject<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjVisitor;
+        impl<'de> Visitor<'de> for ObjVisitor {
+            type Value = RawObject<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some((Key(k), v)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                    members.push((k, v));
+                }
+                Ok(RawObject { members })
+            }
+        }
+        d.deserialize_map(ObjVisitor)
+    }
+}
+
+/// Writes a JSON object from raw members (already valid JSON text).
+pub fn write_object<'a, I>(members: I, out: &mut Vec<u8>)
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in members {
+        if !first {
+            out.push(b',');
+        }
+        first = false;
+        // Keys come from parsed JSON or from our own constants; re-encode to stay valid.
+        if let Ok(key) = serde_json::to_vec(k) {
+            out.extend_from_slice(&key);
+        }
+        out.push(b':');
+        out.extend_from_slice(v.as_bytes());
+    }
+    out.push(b'}');
+}
+
+/// One request message, as much as routing and validation need.
+#[derive(Debug, Deserialize)]
+pub struct MessageView<'a> {
+    pub role: Cow<'a, str>,
+    #[serde(default, borrow)]
+    pub content: Option<&'a RawValue>,
+}
+
+/// Token usage as upstreams report it and as we return it (plus cost fields on the way out).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens_details: Option<PromptTokensDetails>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub completion_tokens_details: Option<CompletionTokensDetails>,
+}
+
+impl Usage {
+    pub fn cached_tokens(&self) -> u64 {
+        self.prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cached_tokens)
+            .unwrap_or(0)
+    }
+    pub fn cache_write_tokens(&self) -> u64 {
+        self.prompt_tokens_details
+            .as_ref()
+            .and_then(|d| d.cache_write_tokens)
+            .unwrap_or(0)
+    }
+    pub fn reasoning_tokens(&self) -> u64 {
+        self.completion_tokens_details
+            .as_ref()
+            .and_then(|d| d.reasoning_tokens)
+            .unwrap_or(0)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PromptTokensDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CompletionTokensDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_prediction_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rejected_prediction_tokens: Option<u64>,
+}
+
+/// An exact decimal written as a JSON number (no float round trip).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DecimalNumber(pub Decimal);
+
+impl Serialize for DecimalNumber {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let text = self.0.normalize().to_string();
+        let raw = RawValue::from_string(text).map_err(serde::ser::Error::custom)?;
+        raw.serialize(s)
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CostDetails {
+    /// Only known for BYOK; OpenRouter sends null otherwise.
+    pub upstream_inference_cost: Option<DecimalNumber>,
+    pub upstream_inference_prompt_cost: DecimalNumber,
+    pub upstream_inference_completions_cost: DecimalNumber,
+}
+
+/// `usage` as Turnout returns it.
+#[derive(Debug, Clone, Serialize)]
+pub struct UsageOut {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+    pub cost: DecimalNumber,
+    pub is_byok: bool,
+    pub prompt_tokens_details: PromptTokensDetails,
+    pub completion_tokens_details: CompletionTokensDetails,
+    pub cost_details: CostDetails,
+}
+
+// ---- Upstream (OpenAI-compatible) replies, borrowed from the response bytes. ----
+
+#[derive(Debug, Deserialize)]
+pub struct UpstreamCompletion<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub choices: Vec<UpstreamChoice<'a>>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    #[serde(default, borrow)]
+    pub system_fingerprint: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub service_tier: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpstreamChoice<'a> {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default, borrow)]
+    pub message: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub native_finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub logprobs: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpstreamChunk<'a> {
+    #[serde(default, borrow)]
+    pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub choices: Vec<UpstreamChunkChoice<'a>>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    #[serde(default, borrow)]
+    pub system_fingerprint: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub service_tier: Option<&'a RawValue>,
+    /// Some OpenAI-compatible servers report failures in-band.
+    #[serde(default, borrow)]
+    pub error: Option<&'a RawValue>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UpstreamChunkChoice<'a> {
+    #[serde(default)]
+    pub index: u32,
+    #[serde(default, borrow)]
+    pub delta: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    pub finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub native_finish_reason: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub logprobs: Option<&'a RawValue>,
+}
+
+/// What of a delta counts as content (the stream binds to its provider on the first one).
+#[derive(Debug, Default, Deserialize)]
+pub struct DeltaView<'a> {
+    #[serde(default, borrow)]
+    pub content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub reasoning: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub tool_calls: Option<&'a RawValue>,
+}
+
+impl DeltaView<'_> {
+    /// Characters of generated text in this delta (for usage estimates).
+    pub fn text_chars(&self) -> usize {
+        [
+            &self.content,
+            &self.reasoning,
+            &self.reasoning_content,
+            &self.refusal,
+        ]
+        .into_iter()
+        .flatten()
+        .map(|s| s.chars().count())
+        .sum::<usize>()
+            + self.tool_calls.map_or(0, |t| t.get().len())
+    }
+
+    pub fn has_content(&self) -> bool {
+        self.text_chars() > 0
+    }
+}
+
+/// Maps an upstream finish reason to OpenRouter's normalized set.
+pub fn normalize_finish_reason(native: &str) -> &'static str {
+    match native {
+        "length" | "max_tokens" | "MAX_TOKENS" | "model_length" => "length",
+        "tool_calls" | "function_call" | "tool_use" => "tool_calls",
+        "content_filter" | "SAFETY" | "RECITATION" | "refusal" => "content_filter",
+        "error" => "error",
+        _ => "stop",
+    }
+}
+
+// ---- What Turnout sends back. ----
+
+#[derive(Debug, Serialize)]
+pub struct ChatResult<'a> {
+    pub id: &'a str,
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub object: &'static str,
+    pub created: u64,
+    pub choices: Vec<ResultChoice<'a>>,
+    pub system_fingerprint: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<&'a RawValue>,
+    pub usage: UsageOut,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ResultChoice<'a> {
+    pub index: u32,
+    pub logprobs: Option<&'a RawValue>,
+    pub finish_reason: Option<&'static str>,
+    pub native_finish_reason: Option<Cow<'a, str>>,
+    pub message: &'a RawValue,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChatChunk<'a> {
+    pub id: &'a str,
+    pub object: &'static str,
+    pub created: u64,
+    pub model: &'a str,
+    pub provider: &'a str,
+    pub choices: Vec<ChunkChoice<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub system_fingerprint: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service_tier: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage: Option<UsageOut>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChunkChoice<'a> {
+    pub index: u32,
+    pub delta: &'a RawValue,
+    pub finish_reason: Option<&'static str>,
+    pub native_finish_reason: Option<Cow<'a, str>>,
+    pub logprobs: Option<&'a RawValue>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_object_keeps_members_and_escaped_keys() {
+        let body = br#"{"model":"a/b","we\"ird":{"x":[1,2]},"messages":[]}"#;
+        let obj: RawObject = serde_json::from_slice(body).expect("parse");
+        let keys: Vec<&str> = obj.members.iter().map(|(k, _)| k.as_ref()).collect();
+        assert_eq!(keys, ["model", "we\"ird", "messages"]);
+        assert_eq!(obj.get("we\"ird").map(|v| v.get()), Some(r#"{"x":[1,2]}"#));
+        let mut out = Vec::new();
+        write_object(obj.members.iter().map(|(k, v)| (k.as_ref(), v.get())), &mut out);
+        let back: serde_json::Value = serde_json::from_slice(&out).expect("valid");
+        let orig: serde_json::Value = serde_json::from_slice(body).expect("valid");
+        assert_eq!(back, orig);
+    }
+
+    #[test]
+    fn decimal_numbers_are_written_exactly() {
+        let d: Decimal = "0.00000735".parse().expect("decimal");
+        assert_eq!(
+            serde_json::to_string(&DecimalNumber(d)).expect("ser"),
+            "0.00000735"
+        );
+        let z: Decimal = "0.000".parse().expect("decimal");
+        assert_eq!(serde_json::to_string(&DecimalNumber(z)).expect("ser"), "0");
+    }
+
+    #[test]
+    fn finish_reasons_normalize() {
+        assert_eq!(normalize_finish_reason("stop"), "stop");
+        assert_eq!(normalize_finish_reason("function_call"), "tool_calls");
+        assert_eq!(normalize_finish_reason("length"), "length");
+        assert_eq!(normalize_finish_reason("content_filter"), "content_filter");
+    }
+
+    #[test]
+    fn role_only_delta_is_not_content() {
+        let d: DeltaView = serde_json::from_str(r#"{"role":"assistant","content":""}"#).expect("d");
+        assert!(!d.has_content());
+        let d: DeltaView = serde_json::from_str(r#"{"content":"hi"}"#).expect("d");
+        assert!(d.has_content());
+    }
+}

@@ -1,0 +1,227 @@
+//! Server-sent events: an incremental decoder for upstream streams and the encoder for ours.
+//!
+//! The decoder follows the WHATWG event-stream rules that matter for LLM APIs: lines end in
+//! `\n`, `\r\n` or `\r`; `data:` lines of one event are joined with `\n`; a blank line
+//! dispatches; lines starting with `:` are comments; one optional space after the colon is
+//! dropped. It never allocates per byte and tolerates any split of the input.
+
+use bytes::Bytes;
+
+/// One dispatched event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SseEvent {
+    /// The `event:` field, when present (Anthropic uses it; OpenAI does not).
+    pub event: Option<String>,
+    pub data: String,
+}
+
+#[derive(Debug, Default)]
+pub struct SseDecoder {
+    buf: Vec<u8>,
+    /// Bytes of `buf` already consumed as complete lines.
+    pos: usize,
+    event: Option<String>,
+    data: String,
+    has_data: bool,
+    /// The previous chunk ended in `\r`: a leading `\n` of the next chunk belongs to it.
+    skip_lf: bool,
+}
+
+impl SseDecoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds bytes; call [`SseDecoder::next_event`] until it returns `None` afterwards.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.pos > 0 && self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > 4096 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received but not yet part of a complete line.
+    pub fn pending_bytes(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next complete event, if the buffered input holds one.
+    pub fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            if self.skip_lf && self.pos < self.buf.len() {
+                if self.buf[self.pos] == b'\n' {
+                    self.pos += 1;
+                }
+                self.skip_lf = false;
+            }
+            let rest = &self.buf[self.pos..];
+            let end = rest.iter().position(|&b| b == b'\n' || b == b'\r')?;
+            let terminator = rest[end];
+            let line_end = self.pos + end;
+            let mut next = line_end + 1;
+            if terminator == b'\r' {
+                match self.buf.get(next) {
+                    Some(b'\n') => next += 1,
+                    Some(_) => {}
+                    None => self.skip_lf = true,
+                }
+            }
+            let line = String::from_utf8_lossy(&self.buf[self.pos..line_end]).into_owned();
+            self.pos = next;
+            if let Some(event) = self.process_line(&line) {
+                return Some(event);
+            }
+        }
+    }
+
+    /// Ends the input: a final event without its blank line is still dispatched.
+    pub fn finish(&mut self) -> Option<SseEvent> {
+        if let Some(event) = self.next_event() {
+            return Some(event);
+        }
+        if self.pos < self.buf.len() {
+            let line = String::from_utf8_lossy(&self.buf[self.pos..]).into_owned();
+            self.pos = self.buf.len();
+            if let Some(event) = self.process_line(&line) {
+                return Some(event);
+            }
+        }
+        self.dispatch()
+    }
+
+    fn process_line(&mut self, line: &str) -> Option<SseEvent> {
+        if line.is_empty() {
+            return self.dispatch();
+        }
+        if line.starts_with(':') {
+            return None;
+        }
+        let (field, value) = match line.find(':') {
+            Some(i) => {
+                let value = &line[i + 1..];
+                (&line[..i], value.strip_prefix(' ').unwrap_or(value))
+            }
+            None => (line, ""),
+        };
+        match field {
+            "data" => {
+                if self.has_data {
+                    self.data.push('\n');
+                }
+                self.data.push_str(value);
+                self.has_data = true;
+            }
+            "event" => self.event = Some(value.to_owned()),
+            _ => {}
+        }
+        None
+    }
+
+    fn dispatch(&mut self) -> Option<SseEvent> {
+        let event = self.event.take();
+        if !self.has_data {
+            return None;
+        }
+        self.has_data = false;
+        Some(SseEvent {
+            event,
+            data: std::mem::take(&mut self.data),
+        })
+    }
+}
+
+/// `data: <payload>\n\n`.
+pub fn encode_data(payload: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(payload.len() + 8);
+    out.extend_from_slice(b"data: ");
+    out.extend_from_slice(payload);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+pub const DONE: &[u8] = b"data: [DONE]\n\n";
+pub const PROCESSING: &[u8] = b": OPENROUTER PROCESSING\n\n";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode_all(chunks: &[&[u8]]) -> Vec<SseEvent> {
+        let mut d = SseDecoder::new();
+        let mut out = Vec::new();
+        for c in chunks {
+            d.push(c);
+            while let Some(e) = d.next_event() {
+                out.push(e);
+            }
+        }
+        while let Some(e) = d.finish() {
+            out.push(e);
+        }
+        out
+    }
+
+    fn data(s: &str) -> SseEvent {
+        SseEvent {
+            event: None,
+            data: s.to_owned(),
+        }
+    }
+
+    #[test]
+    fn decodes_openai_style_events_and_skips_comments() {
+        let got = decode_all(&[b": OPENROUTER PROCESSING\n\ndata: {\"a\":1}\n\ndata: [DONE]\n\n"]);
+        assert_eq!(got, vec![data("{\"a\":1}"), data("[DONE]")]);
+    }
+
+    #[test]
+    fn handles_crlf_cr_and_multiline_data() {
+        let got = decode_all(&[b"event: x\r\ndata: one\r\ndata:two\r\r\ndata: three\r\n\r\n"]);
+        assert_eq!(
+            got,
+            vec![
+                SseEvent {
+                    event: Some("x".into()),
+                    data: "one\ntwo".into()
+                },
+                data("three")
+            ]
+        );
+    }
+
+    #[test]
+    fn every_split_point_gives_the_same_events() {
+        let input: &[u8] = b"data: {\"x\":\"h\xc3\xa9\"}\r\n\r\n: c\n\nevent: e\ndata: a\ndata: b\n\ndata: [DONE]\n\n";
+        let whole = decode_all(&[input]);
+        for i in 0..input.len() {
+            for j in i..input.len() {
+                let got = decode_all(&[&input[..i], &input[i..j], &input[j..]]);
+                assert_eq!(got, whole, "split at {i},{j}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_final_event_without_blank_line_is_dispatched_on_finish() {
+        assert_eq!(decode_all(&[b"data: tail"]), vec![data("tail")]);
+        assert_eq!(decode_all(&[b"data: tail\r"]), vec![data("tail")]);
+    }
+
+    #[test]
+    fn real_openai_fixture_decodes_to_json_chunks_then_done() {
+        let fixture = include_bytes!(
+            "../../../../shared/fixtures/openai/openai-python__stream_text_with_usage__test_parse_nothing.sse"
+        );
+        let events = decode_all(&[fixture]);
+        let (last, chunks) = events.split_last().expect("events");
+        assert_eq!(last.data, "[DONE]");
+        for e in chunks {
+            let v: serde_json::Value = serde_json::from_str(&e.data).expect("json chunk");
+            assert_eq!(v["object"], "chat.completion.chunk");
+        }
+    }
+}
