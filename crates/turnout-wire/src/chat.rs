@@ -349,10 +349,19 @@ pub struct ChatChunk<'a> {
 #[derive(Debug, Serialize)]
 pub struct ChunkChoice<'a> {
     pub index: u32,
-    pub delta: &'a RawValue,
+    /// Absent upstream deltas are sent as `{}` (the field is required).
+    #[serde(serialize_with = "delta_or_empty")]
+    pub delta: Option<&'a RawValue>,
     pub finish_reason: Option<&'static str>,
     pub native_finish_reason: Option<Cow<'a, str>>,
     pub logprobs: Option<&'a RawValue>,
+}
+
+fn delta_or_empty<S: Serializer>(delta: &Option<&RawValue>, s: S) -> Result<S::Ok, S::Error> {
+    match delta {
+        Some(raw) => raw.serialize(s),
+        None => serde::ser::SerializeMap::end(s.serialize_map(Some(0))?),
+    }
 }
 
 #[cfg(test)]

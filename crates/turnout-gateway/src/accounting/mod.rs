@@ -1,0 +1,3 @@
+//! Step 5: usage, cost and (later) settlement.
+
+pub mod cost;

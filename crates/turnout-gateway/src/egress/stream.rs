@@ -1,0 +1,267 @@
+//! Step 4: SSE to the client. The HTTP status waits up to 1 s for the plan to produce content,
+//! so fast failures still get a real error status; past that we commit 200, send
+//! `: OPENROUTER PROCESSING` (again after every 10 s of silence) and keep failing over until
+//! content arrives. Failures after the commit become one in-band error chunk, then `[DONE]`.
+//!
+//! Nothing here is spawned: the upstream request lives inside the response body, so a client
+//! that disconnects drops it and the upstream connection closes at once.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use bytes::Bytes;
+use turnout_wire::chat::{ChatChunk, ChunkChoice};
+use turnout_wire::error::ErrorBody;
+use turnout_wire::sse::{DONE, PROCESSING, encode_data};
+
+use super::ResponseIdentity;
+use crate::accounting::cost::usage_out;
+use crate::error::ApiError;
+use crate::telemetry::{InFlightStream, RequestEvent};
+use crate::upstream::attempt::{AttemptError, BoundStream, Next};
+
+pub const COMMIT_AFTER: Duration = Duration::from_secs(1);
+pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
+
+pub type PlanFuture = Pin<Box<dyn Future<Output = Result<BoundStream, ApiError>> + Send>>;
+
+/// Runs the plan for up to [`COMMIT_AFTER`], then answers: an error status if it failed by
+/// then, otherwise a 200 stream.
+pub async fn respond(
+    mut plan: PlanFuture,
+    ident: ResponseIdentity,
+    requested_model: String,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let phase = match tokio::time::timeout(COMMIT_AFTER, &mut plan).await {
+        Ok(Ok(bound)) => Phase::Streaming(Box::new(bound)),
+        Ok(Err(e)) => return Err(e),
+        Err(_) => Phase::Waiting {
+            plan,
+            announce: true,
+        },
+    };
+    let state = StreamState {
+        phase,
+        ident: ident.clone(),
+        record: Record {
+            id: ident.id.clone(),
+            model: requested_model,
+            provider: String::new(),
+            started,
+            ttft: None,
+            outcome: None,
+            tokens: (0, 0),
+            cost: None,
+            _in_flight: InFlightStream::start(),
+        },
+    };
+    let body = futures_util::stream::unfold(state, |mut s| async move {
+        s.step().await.map(|b| (Ok::<Bytes, Infallible>(b), s))
+    });
+    let mut response = Response::new(Body::from_stream(body));
+    *response.status_mut() = StatusCode::OK;
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    if let Ok(v) = HeaderValue::from_str(&ident.id) {
+        h.insert("x-generation-id", v);
+    }
+    Ok(response)
+}
+
+enum Phase {
+    Waiting { plan: PlanFuture, announce: bool },
+    Streaming(Box<BoundStream>),
+    Finishing(VecDeque<Bytes>),
+    Done,
+}
+
+struct StreamState {
+    phase: Phase,
+    ident: ResponseIdentity,
+    record: Record,
+}
+
+impl StreamState {
+    async fn step(&mut self) -> Option<Bytes> {
+        loop {
+            match &mut self.phase {
+                Phase::Waiting { plan, announce } => {
+                    if *announce {
+                        *announce = false;
+                        return Some(Bytes::from_static(PROCESSING));
+                    }
+                    tokio::select! {
+                        result = plan => match result {
+                            Ok(bound) => self.phase = Phase::Streaming(Box::new(bound)),
+                            Err(e) => {
+                                let chunk = plan_error_chunk(&self.ident, &self.record.model, &e);
+                                self.record.outcome = Some(e.kind());
+                                self.phase = finishing([chunk, Bytes::from_static(DONE)]);
+                            }
+                        },
+                        () = tokio::time::sleep(KEEPALIVE_EVERY) => {
+                            return Some(Bytes::from_static(PROCESSING));
+                        }
+                    }
+                }
+                Phase::Streaming(bound) => {
+                    if self.record.ttft.is_none() {
+                        self.record.ttft = Some(self.record.started.elapsed());
+                        self.record.provider = bound.target.endpoint.provider.name.clone();
+                        self.record.model = bound.target.model_id.clone();
+                    }
+                    match bound.next().await {
+                        Next::Chunk(b) => return Some(b),
+                        Next::End => {
+                            let chunk = final_usage_chunk(bound);
+                            record_usage(&mut self.record, bound);
+                            self.record.outcome = Some("ok");
+                            self.phase = finishing([chunk, Bytes::from_static(DONE)]);
+                        }
+                        Next::Failed(e) => {
+                            let chunk = attempt_error_chunk(bound, &e);
+                            record_usage(&mut self.record, bound);
+                            self.record.outcome = Some(e.class.as_str());
+                            self.phase = finishing([chunk, Bytes::from_static(DONE)]);
+                        }
+                    }
+                }
+                Phase::Finishing(queue) => match queue.pop_front() {
+                    Some(b) => return Some(b),
+                    None => self.phase = Phase::Done,
+                },
+                Phase::Done => return None,
+            }
+        }
+    }
+
+}
+
+fn record_usage(record: &mut Record, bound: &BoundStream) {
+        let usage = bound.translator.usage();
+        record.tokens = (usage.prompt_tokens, usage.completion_tokens);
+        record.cost = Some(
+            usage_out(
+                &bound.target.endpoint.pricing,
+                &usage,
+                bound.translator.finish_reason,
+            )
+            .cost
+            .0,
+        );
+}
+
+/// The plan failed after the commit: report it in-band under the last model tried.
+fn plan_error_chunk(ident: &ResponseIdentity, requested_model: &str, e: &ApiError) -> Bytes {
+    let (model, provider) = match e {
+        ApiError::Upstream { attempts } => attempts
+            .last()
+            .map(|a| (a.model.as_str(), a.provider.as_str()))
+            .unwrap_or((requested_model, "")),
+        _ => (requested_model, ""),
+    };
+    error_chunk(ident, model, provider, e.body())
+}
+
+fn finishing<const N: usize>(items: [Bytes; N]) -> Phase {
+    Phase::Finishing(items.into_iter().collect())
+}
+
+/// The last data chunk: `choices: []` and the usage with its cost.
+fn final_usage_chunk(bound: &BoundStream) -> Bytes {
+    let t = &bound.translator;
+    let usage = usage_out(&bound.target.endpoint.pricing, &t.usage(), t.finish_reason);
+    let chunk = ChatChunk {
+        id: &t.ident().id,
+        object: "chat.completion.chunk",
+        created: t.ident().created,
+        model: &bound.target.model_id,
+        provider: &bound.target.endpoint.provider.name,
+        choices: Vec::new(),
+        system_fingerprint: None,
+        service_tier: None,
+        usage: Some(usage),
+        error: None,
+    };
+    encode_data(&serde_json::to_vec(&chunk).unwrap_or_default())
+}
+
+fn attempt_error_chunk(bound: &BoundStream, e: &AttemptError) -> Bytes {
+    let error = ApiError::Upstream {
+        attempts: vec![e.clone()],
+    };
+    let t = &bound.translator;
+    error_chunk(
+        t.ident(),
+        &bound.target.model_id,
+        &bound.target.endpoint.provider.name,
+        error.body(),
+    )
+}
+
+/// Spec §4: one chunk with a top-level `error` and `finish_reason: "error"`.
+fn error_chunk(ident: &ResponseIdentity, model: &str, provider: &str, error: ErrorBody) -> Bytes {
+    let delta = serde_json::value::RawValue::from_string(r#"{"content":""}"#.to_owned()).ok();
+    let chunk = ChatChunk {
+        id: &ident.id,
+        object: "chat.completion.chunk",
+        created: ident.created,
+        model,
+        provider,
+        choices: vec![ChunkChoice {
+            index: 0,
+            delta: delta.as_deref(),
+            finish_reason: Some("error"),
+            native_finish_reason: None,
+            logprobs: None,
+        }],
+        system_fingerprint: None,
+        service_tier: None,
+        usage: None,
+        error: Some(error),
+    };
+    encode_data(&serde_json::to_vec(&chunk).unwrap_or_default())
+}
+
+/// What one stream did, logged and counted when the stream ends or is dropped.
+struct Record {
+    id: Arc<str>,
+    model: String,
+    provider: String,
+    started: Instant,
+    ttft: Option<Duration>,
+    /// `None` until the stream ends: a drop before that is a client cancellation.
+    outcome: Option<&'static str>,
+    tokens: (u64, u64),
+    cost: Option<rust_decimal::Decimal>,
+    _in_flight: InFlightStream,
+}
+
+impl Drop for Record {
+    fn drop(&mut self) {
+        RequestEvent {
+            id: &self.id,
+            model: &self.model,
+            provider: &self.provider,
+            stream: true,
+            status: 200,
+            outcome: self.outcome.unwrap_or("cancelled"),
+            duration: self.started.elapsed(),
+            ttft: self.ttft,
+            prompt_tokens: self.tokens.0,
+            completion_tokens: self.tokens.1,
+            cost: self.cost,
+        }
+        .emit();
+    }
+}

@@ -1,0 +1,186 @@
+//! Every failure the client can see, typed, and its one mapping to HTTP (the OpenRouter envelope).
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+use turnout_wire::error::{ErrorBody, ErrorEnvelope, ErrorType};
+
+use crate::upstream::attempt::AttemptError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    InvalidRequest { message: String },
+    #[error("No auth credentials found")]
+    MissingKey,
+    #[error("Invalid API key")]
+    InvalidKey,
+    #[error("{model} is not a valid model ID")]
+    UnknownModel { model: String },
+    #[error("Request body is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("No endpoints found matching your request for {model}")]
+    NoEndpoints {
+        model: String,
+        excluded: Vec<Value>,
+    },
+    #[error("Not found: {path}")]
+    RouteNotFound { path: String },
+    #[error("Method {method} is not allowed on {path}")]
+    MethodNotAllowed { method: String, path: String },
+    /// Every candidate of the plan failed; the list holds each attempt in order.
+    #[error("{}", upstream_message(.attempts))]
+    Upstream { attempts: Vec<AttemptError> },
+    #[error("Service is shutting down")]
+    ShuttingDown,
+    #[error("Internal Server Error")]
+    Internal { detail: String },
+}
+
+fn upstream_message(attempts: &[AttemptError]) -> String {
+    match decisive(attempts) {
+        Some(a) => a.client_message(),
+        None => "No provider could serve the request".to_owned(),
+    }
+}
+
+/// The most informative failure: the client's own fault first, then 429 over 503 over 504 over 502.
+fn decisive(attempts: &[AttemptError]) -> Option<&AttemptError> {
+    attempts
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, a)| (a.class.informativeness(), *i))
+        .map(|(_, a)| a)
+}
+
+impl ApiError {
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidRequest {
+            message: message.into(),
+        }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidRequest { .. } | Self::UnknownModel { .. } => StatusCode::BAD_REQUEST,
+            Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoEndpoints { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Upstream { attempts } => decisive(attempts)
+                .and_then(|a| StatusCode::from_u16(a.client_status()).ok())
+                .unwrap_or(StatusCode::BAD_GATEWAY),
+            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn error_type(&self) -> Option<ErrorType> {
+        Some(match self {
+            Self::InvalidRequest { .. } | Self::UnknownModel { .. } => ErrorType::InvalidRequest,
+            Self::MissingKey | Self::InvalidKey => ErrorType::Authentication,
+            Self::PayloadTooLarge { .. } => ErrorType::PayloadTooLarge,
+            Self::NoEndpoints { .. } | Self::RouteNotFound { .. } => ErrorType::NotFound,
+            Self::MethodNotAllowed { .. } => return None,
+            Self::Upstream { attempts } => decisive(attempts)
+                .map(AttemptError::error_type)
+                .unwrap_or(ErrorType::ProviderUnavailable),
+            Self::ShuttingDown => ErrorType::ProviderUnavailable,
+            Self::Internal { .. } => ErrorType::Server,
+        })
+    }
+
+    /// Seconds the client should wait, when an upstream told us.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Upstream { attempts } => decisive(attempts).and_then(|a| a.retry_after),
+            _ => None,
+        }
+    }
+
+    /// A low-cardinality label for metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::InvalidRequest { .. } => "invalid_request",
+            Self::MissingKey | Self::InvalidKey => "unauthorized",
+            Self::UnknownModel { .. } => "unknown_model",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::NoEndpoints { .. } => "no_endpoints",
+            Self::RouteNotFound { .. } => "route_not_found",
+            Self::MethodNotAllowed { .. } => "method_not_allowed",
+            Self::Upstream { attempts } => decisive(attempts)
+                .map(|a| a.class.as_str())
+                .unwrap_or("upstream"),
+            Self::ShuttingDown => "shutting_down",
+            Self::Internal { .. } => "internal",
+        }
+    }
+
+    pub fn body(&self) -> ErrorBody {
+        let mut metadata = Map::new();
+        if let Some(t) = self.error_type() {
+            metadata.insert("error_type".into(), Value::from(t.as_str()));
+        }
+        match self {
+            Self::NoEndpoints { excluded, .. } => {
+                metadata.insert("excluded".into(), Value::Array(excluded.clone()));
+            }
+            Self::Upstream { attempts } => {
+                if let Some(a) = decisive(attempts) {
+                    metadata.insert("provider_name".into(), Value::from(a.provider.clone()));
+                    if let Some(raw) = &a.raw {
+                        metadata.insert("raw".into(), Value::from(raw.clone()));
+                    }
+                    if let Some(code) = a.upstream_status {
+                        metadata.insert("provider_code".into(), Value::from(code));
+                    }
+                    metadata.insert("is_byok".into(), Value::Bool(false));
+                }
+                let previous: Vec<Value> = attempts
+                    .iter()
+                    .map(|a| {
+                        json!({
+                            "provider": a.provider,
+                            "model": a.model,
+                            "code": a.client_status(),
+                            "status": a.upstream_status,
+                            "error_type": a.error_type().as_str(),
+                            "message": a.client_message(),
+                        })
+                    })
+                    .collect();
+                metadata.insert("previous_errors".into(), Value::Array(previous));
+            }
+            Self::Internal { detail } => {
+                tracing::error!(%detail, "internal error");
+            }
+            _ => {}
+        }
+        ErrorBody {
+            code: self.status().as_u16(),
+            message: self.to_string(),
+            metadata: (!metadata.is_empty()).then_some(metadata),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let envelope = ErrorEnvelope { error: self.body() };
+        let body = serde_json::to_vec(&envelope).unwrap_or_default();
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        if let Some(wait) = self.retry_after() {
+            let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

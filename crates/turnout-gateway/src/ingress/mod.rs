@@ -1,0 +1,110 @@
+//! Step 1: requests enter: authenticate, read and validate the body, then hand over to routing.
+
+pub mod auth;
+pub mod parse;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http_body_util::BodyExt;
+
+use crate::egress::{ResponseIdentity, stream};
+use crate::error::ApiError;
+use crate::routing::plan::Plan;
+use crate::state::AppState;
+use crate::telemetry::RequestEvent;
+use crate::upstream::fallback;
+
+/// `POST /api/v1/chat/completions` (and `/v1/chat/completions`).
+pub async fn chat_completions(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let started = Instant::now();
+    match handle_chat(&state, &headers, body, started).await {
+        Ok(response) => response,
+        Err(e) => {
+            RequestEvent {
+                id: "",
+                model: "",
+                provider: "",
+                stream: false,
+                status: e.status().as_u16(),
+                outcome: e.kind(),
+                duration: started.elapsed(),
+                ttft: None,
+                prompt_tokens: 0,
+                completion_tokens: 0,
+                cost: None,
+            }
+            .emit();
+            e.into_response()
+        }
+    }
+}
+
+async fn handle_chat(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+    started: Instant,
+) -> Result<Response, ApiError> {
+    let runtime = state.runtime();
+    let _principal = runtime.auth.authenticate(headers)?;
+    let bytes = read_body(body, runtime.max_body_bytes).await?;
+    let input = Arc::new(parse::parse_chat(&bytes)?);
+    let plan = Arc::new(Plan::build(&runtime.catalog, &input)?);
+    let ident = ResponseIdentity::new();
+
+    if input.stream {
+        let requested = input.model.clone();
+        let future = {
+            let (plan, input, ident) = (plan.clone(), input.clone(), ident.clone());
+            Box::pin(async move { fallback::open_stream(&plan, &input, &ident).await })
+        };
+        return stream::respond(future, ident, requested, started).await;
+    }
+
+    let (done, target) = fallback::complete(&plan, &input, &ident).await?;
+    RequestEvent {
+        id: &ident.id,
+        model: &target.model_id,
+        provider: &target.endpoint.provider.name,
+        stream: false,
+        status: 200,
+        outcome: "ok",
+        duration: started.elapsed(),
+        ttft: Some(started.elapsed()),
+        prompt_tokens: done.usage.prompt_tokens,
+        completion_tokens: done.usage.completion_tokens,
+        cost: Some(done.cost),
+    }
+    .emit();
+    let mut response = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        done.body,
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&ident.id) {
+        response.headers_mut().insert("x-generation-id", v);
+    }
+    Ok(response)
+}
+
+/// Reads the whole body, whatever its `Content-Type` (so `curl -d` works), up to the limit.
+async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    let limited = http_body_util::Limited::new(body, limit);
+    match limited.collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::PayloadTooLarge { limit })
+        }
+        Err(e) => Err(ApiError::invalid(format!("Could not read the request body: {e}"))),
+    }
+}

@@ -1,0 +1,384 @@
+//! Step 1: parse and validate a Chat Completions body in the OpenRouter dialect.
+//!
+//! The body is read once as raw members. Fields routing needs are typed and checked one by
+//! one (so errors name the field); everything else is kept as raw text and forwarded to
+//! OpenAI-compatible upstreams untouched, so new OpenAI parameters work without a release.
+
+use serde::de::DeserializeOwned;
+use serde_json::value::RawValue;
+use turnout_wire::chat::{MessageView, RawObject};
+
+use crate::error::ApiError;
+
+/// Members that are OpenRouter's routing vocabulary (or that we set ourselves): never forwarded.
+const NOT_FORWARDED: &[&str] = &[
+    "model",
+    "models",
+    "route",
+    "provider",
+    "plugins",
+    "transforms",
+    "session_id",
+    "trace",
+    "debug",
+    "usage",
+    "stream",
+    "stream_options",
+    "reasoning",
+    "include_reasoning",
+];
+
+/// A validated chat request, owned, ready to route.
+#[derive(Debug, Clone)]
+pub struct ChatInput {
+    pub model: String,
+    /// Fallback models after `model`, in order.
+    pub models: Vec<String>,
+    pub stream: bool,
+    /// `max_completion_tokens`, else `max_tokens`.
+    pub max_tokens: Option<u64>,
+    /// Characters of message text, for estimates.
+    pub prompt_chars: usize,
+    pub session_id: Option<String>,
+    /// The forwarded members as JSON text without braces (`"k":v,"k2":v2`), or empty.
+    pub forward: Vec<u8>,
+}
+
+impl ChatInput {
+    /// The upstream body for one endpoint.
+    pub fn upstream_body(&self, upstream_model: &str, stream: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.forward.len() + upstream_model.len() + 80);
+        out.extend_from_slice(b"{\"model\":");
+        // A String always serializes.
+        out.extend_from_slice(&serde_json::to_vec(upstream_model).unwrap_or_default());
+        if stream {
+            out.extend_from_slice(b",\"stream\":true,\"stream_options\":{\"include_usage\":true}");
+        } else {
+            out.extend_from_slice(b",\"stream\":false");
+        }
+        if !self.forward.is_empty() {
+            out.push(b',');
+            out.extend_from_slice(&self.forward);
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+fn field<T: DeserializeOwned>(name: &str, raw: &RawValue, expected: &str) -> Result<T, ApiError> {
+    serde_json::from_str(raw.get())
+        .map_err(|_| ApiError::invalid(format!("`{name}` must be {expected}, got {}", short(raw))))
+}
+
+fn short(raw: &RawValue) -> String {
+    let s = raw.get();
+    if s.chars().count() > 40 {
+        let cut: String = s.chars().take(40).collect();
+        format!("{cut}…")
+    } else {
+        s.to_owned()
+    }
+}
+
+fn number_in(name: &str, raw: &RawValue, lo: f64, hi: f64, lo_open: bool) -> Result<(), ApiError> {
+    let v: Option<f64> = field(name, raw, "a number")?;
+    if let Some(v) = v {
+        let low_ok = if lo_open { v > lo } else { v >= lo };
+        if !low_ok || v > hi || !v.is_finite() {
+            let open = if lo_open { "(" } else { "[" };
+            return Err(ApiError::invalid(format!(
+                "`{name}` must be in {open}{lo}, {hi}], got {v}"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn integer_at_least(name: &str, raw: &RawValue, min: i64) -> Result<Option<i64>, ApiError> {
+    let v: Option<i64> = field(name, raw, "an integer")?;
+    if let Some(v) = v
+        && v < min
+    {
+        return Err(ApiError::invalid(format!(
+            "`{name}` must be at least {min}, got {v}"
+        )));
+    }
+    Ok(v)
+}
+
+pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
+    let obj: RawObject = serde_json::from_slice(body).map_err(|e| {
+        if e.is_data() {
+            ApiError::invalid("Request body must be a JSON object")
+        } else {
+            ApiError::invalid(format!(
+                "Invalid JSON in request body at line {} column {}: {}",
+                e.line(),
+                e.column(),
+                strip_position(&e.to_string())
+            ))
+        }
+    })?;
+
+    let mut model = None;
+    let mut models = Vec::new();
+    let mut stream = false;
+    let mut max_tokens = None;
+    let mut max_completion_tokens = None;
+    let mut session_id = None;
+    let mut prompt_chars = None;
+
+    for (key, raw) in &obj.members {
+        match key.as_ref() {
+            "model" => model = field::<Option<String>>("model", raw, "a string")?,
+            "models" => {
+                models = field::<Option<Vec<String>>>("models", raw, "an array of strings")?
+                    .unwrap_or_default()
+            }
+            "messages" => prompt_chars = Some(check_messages(raw)?),
+            "stream" => stream = field::<Option<bool>>("stream", raw, "a boolean")?.unwrap_or(false),
+            "temperature" => number_in("temperature", raw, 0.0, 2.0, false)?,
+            "top_p" => number_in("top_p", raw, 0.0, 1.0, true)?,
+            "frequency_penalty" => number_in("frequency_penalty", raw, -2.0, 2.0, false)?,
+            "presence_penalty" => number_in("presence_penalty", raw, -2.0, 2.0, false)?,
+            "repetition_penalty" => number_in("repetition_penalty", raw, 0.0, 2.0, true)?,
+            "min_p" => number_in("min_p", raw, 0.0, 1.0, false)?,
+            "top_a" => number_in("top_a", raw, 0.0, 1.0, false)?,
+            "max_tokens" => max_tokens = integer_at_least("max_tokens", raw, 1)?,
+            "max_completion_tokens" => {
+                max_completion_tokens = integer_at_least("max_completion_tokens", raw, 1)?
+            }
+            "top_k" => {
+                integer_at_least("top_k", raw, 0)?;
+            }
+            "n" => {
+                integer_at_least("n", raw, 1)?;
+            }
+            "seed" => {
+                field::<Option<i64>>("seed", raw, "an integer")?;
+            }
+            "top_logprobs" => {
+                if let Some(v) = integer_at_least("top_logprobs", raw, 0)?
+                    && v > 20
+                {
+                    return Err(ApiError::invalid(format!(
+                        "`top_logprobs` must be at most 20, got {v}"
+                    )));
+                }
+            }
+            "logprobs" => {
+                field::<Option<bool>>("logprobs", raw, "a boolean")?;
+            }
+            "stop" => check_stop(raw)?,
+            "tools" => {
+                field::<Option<Vec<serde_json::Value>>>("tools", raw, "an array")?;
+            }
+            "provider" => {
+                field::<Option<serde_json::Map<String, serde_json::Value>>>(
+                    "provider",
+                    raw,
+                    "an object",
+                )?;
+            }
+            "session_id" => {
+                let s: Option<String> = field("session_id", raw, "a string")?;
+                if let Some(s) = &s
+                    && s.chars().count() > 256
+                {
+                    return Err(ApiError::invalid("`session_id` must be at most 256 characters"));
+                }
+                session_id = s;
+            }
+            _ => {}
+        }
+    }
+
+    let prompt_chars = prompt_chars.ok_or_else(|| ApiError::invalid("`messages` is required"))?;
+    let model = match model {
+        Some(m) if !m.trim().is_empty() => m,
+        _ => match models.first() {
+            // With only `models`, the first one is the primary.
+            Some(first) => first.clone(),
+            None => return Err(ApiError::invalid("`model` is required")),
+        },
+    };
+    // `models` after the primary, without repeating it.
+    let models = models.into_iter().filter(|m| *m != model).collect();
+
+    let mut forward = Vec::with_capacity(body.len());
+    for (key, raw) in &obj.members {
+        if NOT_FORWARDED.contains(&key.as_ref()) {
+            continue;
+        }
+        if !forward.is_empty() {
+            forward.push(b',');
+        }
+        forward.extend_from_slice(&serde_json::to_vec(key.as_ref()).unwrap_or_default());
+        forward.push(b':');
+        forward.extend_from_slice(raw.get().as_bytes());
+    }
+
+    let max_tokens = max_completion_tokens.or(max_tokens).map(|v| v as u64);
+    Ok(ChatInput {
+        model,
+        models,
+        stream,
+        max_tokens,
+        prompt_chars,
+        session_id,
+        forward,
+    })
+}
+
+fn strip_position(msg: &str) -> &str {
+    msg.rsplit_once(" at line ").map_or(msg, |(m, _)| m)
+}
+
+const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+
+/// Checks the message list and returns its text length in characters.
+fn check_messages(raw: &RawValue) -> Result<usize, ApiError> {
+    let items: Vec<&RawValue> = serde_json::from_str(raw.get())
+        .map_err(|_| ApiError::invalid("`messages` must be an array of messages"))?;
+    if items.is_empty() {
+        return Err(ApiError::invalid("`messages` must contain at least one message"));
+    }
+    let mut chars = 0;
+    for (i, item) in items.iter().enumerate() {
+        let msg: MessageView = serde_json::from_str(item.get()).map_err(|e| {
+            ApiError::invalid(format!(
+                "`messages[{i}]` must be an object with a string `role`: {}",
+                strip_position(&e.to_string())
+            ))
+        })?;
+        if !ROLES.contains(&msg.role.as_ref()) {
+            return Err(ApiError::invalid(format!(
+                "`messages[{i}].role` must be one of {}, got \"{}\"",
+                ROLES.join(", "),
+                msg.role
+            )));
+        }
+        if let Some(content) = msg.content {
+            chars += content_chars(content).ok_or_else(|| {
+                ApiError::invalid(format!(
+                    "`messages[{i}].content` must be a string, an array of content parts, or null"
+                ))
+            })?;
+        }
+    }
+    Ok(chars)
+}
+
+fn content_chars(content: &RawValue) -> Option<usize> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Content {
+        Text(String),
+        Parts(Vec<Part>),
+        Null(()),
+    }
+    #[derive(serde::Deserialize)]
+    struct Part {
+        #[serde(default)]
+        text: Option<String>,
+    }
+    match serde_json::from_str::<Content>(content.get()).ok()? {
+        Content::Text(s) => Some(s.chars().count()),
+        Content::Parts(parts) => Some(
+            parts
+                .iter()
+                .filter_map(|p| p.text.as_ref())
+                .map(|t| t.chars().count())
+                .sum(),
+        ),
+        Content::Null(()) => Some(0),
+    }
+}
+
+fn check_stop(raw: &RawValue) -> Result<(), ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(untagged)]
+    enum Stop {
+        One(serde::de::IgnoredAny),
+        Many(Vec<String>),
+    }
+    let stop: Option<Stop> = field("stop", raw, "a string or an array of strings")?;
+    if let Some(Stop::Many(v)) = stop
+        && v.len() > 4
+    {
+        return Err(ApiError::invalid("`stop` takes at most 4 sequences"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(err: ApiError) -> String {
+        err.to_string()
+    }
+
+    #[test]
+    fn forwards_unknown_fields_untouched_and_drops_routing_fields() {
+        let body = br#"{"model":"a/b","messages":[{"role":"user","content":"hi"}],"future_param":{"x":[1,{"y":null}]},"provider":{"sort":"price"},"temperature":0.5}"#;
+        let input = parse_chat(body).expect("valid");
+        let up: serde_json::Value =
+            serde_json::from_slice(&input.upstream_body("gpt-x", true)).expect("json");
+        assert_eq!(up["model"], "gpt-x");
+        assert_eq!(up["future_param"], serde_json::json!({"x":[1,{"y":null}]}));
+        assert_eq!(up["temperature"], 0.5);
+        assert_eq!(up["stream_options"]["include_usage"], true);
+        assert!(up.get("provider").is_none());
+        assert_eq!(input.prompt_chars, 2);
+    }
+
+    #[test]
+    fn malformed_json_names_line_and_column() {
+        let m = msg(parse_chat(b"{\n  \"model\": \"a/b\",\n  \"messages\": [}\n").unwrap_err());
+        assert!(m.contains("line 3 column"), "{m}");
+    }
+
+    #[test]
+    fn rejects_bad_values_naming_the_field() {
+        let cases: &[(&str, &str)] = &[
+            (r#"{"model":"a/b"}"#, "`messages` is required"),
+            (r#"{"model":"a/b","messages":[]}"#, "at least one message"),
+            (r#"{"model":"a/b","messages":"hi"}"#, "`messages` must be an array"),
+            (r#"{"model":"a/b","messages":[{"content":"x"}]}"#, "`messages[0]`"),
+            (r#"{"model":"a/b","messages":[{"role":"robot","content":"x"}]}"#, "messages[0].role"),
+            (r#"{"model":"a/b","messages":[{"role":"user","content":5}]}"#, "messages[0].content"),
+            (r#"{"messages":[{"role":"user","content":"x"}]}"#, "`model` is required"),
+            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"temperature":3}"#, "`temperature` must be in [0, 2]"),
+            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#, "`temperature` must be a number"),
+            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"top_p":0}"#, "`top_p` must be in (0, 1]"),
+            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, "`max_tokens` must be at least 1"),
+            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"max_tokens":1.5}"#, "`max_tokens` must be an integer"),
+            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#, "`stream` must be a boolean"),
+            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#, "at most 4"),
+            (r#"[1,2]"#, "must be a JSON object"),
+        ];
+        for (body, want) in cases {
+            let got = msg(parse_chat(body.as_bytes()).expect_err(body));
+            assert!(got.contains(want), "{body}: got {got:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn models_list_supplies_primary_and_fallbacks() {
+        let input = parse_chat(
+            br#"{"models":["a/b","c/d"],"messages":[{"role":"user","content":[{"type":"text","text":"hey"}]}],"max_tokens":7}"#,
+        )
+        .expect("valid");
+        assert_eq!(input.model, "a/b");
+        assert_eq!(input.models, vec!["c/d".to_owned()]);
+        assert_eq!(input.max_tokens, Some(7));
+        assert_eq!(input.prompt_chars, 3);
+    }
+
+    #[test]
+    fn nulls_are_accepted_for_nullable_fields() {
+        parse_chat(br#"{"model":"a/b","messages":[{"role":"assistant","content":null}],"temperature":null,"max_tokens":null,"stop":null}"#)
+            .expect("nulls are fine");
+    }
+}

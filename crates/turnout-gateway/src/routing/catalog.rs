@@ -1,0 +1,263 @@
+//! Step 2: the catalog maps a model id to its endpoints (provider × upstream model × price).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rust_decimal::Decimal;
+use secrecy::SecretString;
+use turnout_config::{
+    Config, DataCollection, EndpointConfig, ModelConfig, ProviderKind, ResolvedTimeouts, Tier,
+};
+
+use crate::upstream::client::build_client;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included)")]
+    UnsupportedKind { slug: String, kind: String },
+    #[error("provider `{slug}`: cannot build its HTTP client: {source}")]
+    Client {
+        slug: String,
+        source: reqwest::Error,
+    },
+}
+
+/// One upstream provider with its pooled client.
+#[derive(Debug)]
+pub struct Provider {
+    pub slug: String,
+    pub name: String,
+    pub kind: ProviderKind,
+    /// Without a trailing slash; the adapter appends the path.
+    pub base_url: String,
+    pub api_key: Option<SecretString>,
+    pub headers: Vec<(String, SecretString)>,
+    pub data_collection: DataCollection,
+    pub client: reqwest::Client,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pricing {
+    pub prompt: Decimal,
+    pub completion: Decimal,
+    pub cache_read: Option<Decimal>,
+    pub cache_write: Option<Decimal>,
+    pub request: Option<Decimal>,
+}
+
+/// A provider serving a model, as configured (the upstream model may come from the request
+/// for wildcard entries).
+#[derive(Debug)]
+pub struct Endpoint {
+    pub provider: Arc<Provider>,
+    pub upstream_model: Option<String>,
+    pub pricing: Pricing,
+    pub max_completion_tokens: Option<u64>,
+    pub context_length: Option<u64>,
+    pub supported_parameters: Option<Vec<String>>,
+    pub quantization: Option<String>,
+    pub zdr: bool,
+    pub tier: Option<Tier>,
+    pub timeouts: ResolvedTimeouts,
+}
+
+#[derive(Debug)]
+pub struct Model {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub context_length: Option<u64>,
+    pub input_modalities: Vec<String>,
+    pub endpoints: Vec<Arc<Endpoint>>,
+}
+
+impl Model {
+    /// The model's listed price: its cheapest endpoint's (prompt + completion).
+    pub fn cheapest(&self) -> Option<&Arc<Endpoint>> {
+        self.endpoints
+            .iter()
+            .min_by_key(|e| e.pricing.prompt + e.pricing.completion)
+    }
+
+    pub fn context_length(&self) -> Option<u64> {
+        self.context_length.or_else(|| {
+            self.endpoints
+                .iter()
+                .filter_map(|e| e.context_length)
+                .max()
+        })
+    }
+}
+
+/// One endpoint chosen for a concrete model id.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Our model id, as the response's `model` names it.
+    pub model_id: String,
+    pub upstream_model: String,
+    pub endpoint: Arc<Endpoint>,
+}
+
+#[derive(Debug, Default)]
+pub struct Catalog {
+    exact: HashMap<String, Arc<Model>>,
+    /// `prefix/` → model, for ids like `ollama/*`; longest prefix wins.
+    wildcards: Vec<(String, Arc<Model>)>,
+    /// Config order, for listings.
+    ordered: Vec<Arc<Model>>,
+    providers: Vec<Arc<Provider>>,
+}
+
+/// Variant suffixes that select a sort order rather than another model.
+const VARIANTS: [&str; 2] = [":nitro", ":floor"];
+
+impl Catalog {
+    pub fn build(config: &Config) -> Result<Catalog, CatalogError> {
+        let mut providers = HashMap::new();
+        let mut provider_list = Vec::new();
+        for p in &config.providers {
+            if p.kind != ProviderKind::Openai {
+                let kind = format!("{:?}", p.kind).to_lowercase();
+                return Err(CatalogError::UnsupportedKind {
+                    slug: p.slug.clone(),
+                    kind,
+                });
+            }
+            let timeouts = p.timeouts.resolved();
+            let client = build_client(&timeouts).map_err(|source| CatalogError::Client {
+                slug: p.slug.clone(),
+                source,
+            })?;
+            let provider = Arc::new(Provider {
+                slug: p.slug.clone(),
+                name: p.display_name().to_owned(),
+                kind: p.kind,
+                base_url: p.base_url.trim_end_matches('/').to_owned(),
+                api_key: p.api_key.clone(),
+                headers: p
+                    .headers
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                data_collection: p.data_collection,
+                client,
+            });
+            providers.insert(p.slug.clone(), (provider.clone(), p.timeouts));
+            provider_list.push(provider);
+        }
+        let mut catalog = Catalog {
+            providers: provider_list,
+            ..Catalog::default()
+        };
+        for m in &config.models {
+            let model = Arc::new(build_model(m, &providers));
+            match m.id.strip_suffix('*') {
+                Some(prefix) => catalog.wildcards.push((prefix.to_owned(), model.clone())),
+                None => {
+                    catalog.exact.insert(m.id.clone(), model.clone());
+                }
+            }
+            catalog.ordered.push(model);
+        }
+        catalog
+            .wildcards
+            .sort_by_key(|(prefix, _)| std::cmp::Reverse(prefix.len()));
+        Ok(catalog)
+    }
+
+    /// Resolves a requested id (with an optional `:nitro`/`:floor` variant) to its endpoints.
+    pub fn resolve(&self, requested: &str) -> Option<Vec<Target>> {
+        let id = VARIANTS
+            .iter()
+            .find_map(|v| requested.strip_suffix(v))
+            .unwrap_or(requested);
+        if let Some(model) = self.exact.get(id) {
+            return Some(targets(model, id, None));
+        }
+        let (prefix, model) = self
+            .wildcards
+            .iter()
+            .find(|(prefix, _)| id.starts_with(prefix.as_str()) && id.len() > prefix.len())?;
+        Some(targets(model, id, Some(&id[prefix.len()..])))
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<Model>> {
+        self.exact.get(id)
+    }
+
+    /// Concrete models in config order (wildcards have no single id to list).
+    pub fn models(&self) -> impl Iterator<Item = &Arc<Model>> {
+        self.ordered.iter().filter(|m| !m.id.ends_with('*'))
+    }
+
+    pub fn providers(&self) -> &[Arc<Provider>] {
+        &self.providers
+    }
+}
+
+fn targets(model: &Model, id: &str, wildcard_rest: Option<&str>) -> Vec<Target> {
+    model
+        .endpoints
+        .iter()
+        .map(|e| Target {
+            model_id: id.to_owned(),
+            upstream_model: e
+                .upstream_model
+                .clone()
+                .or_else(|| wildcard_rest.map(str::to_owned))
+                .unwrap_or_else(|| id.to_owned()),
+            endpoint: e.clone(),
+        })
+        .collect()
+}
+
+fn build_model(
+    m: &ModelConfig,
+    providers: &HashMap<String, (Arc<Provider>, turnout_config::TimeoutsConfig)>,
+) -> Model {
+    let endpoints = m
+        .endpoints
+        .iter()
+        .filter_map(|e| {
+            // Validation guarantees the provider exists; a stale reference is skipped.
+            let (provider, provider_timeouts) = providers.get(&e.provider)?;
+            Some(Arc::new(build_endpoint(e, provider.clone(), *provider_timeouts)))
+        })
+        .collect();
+    Model {
+        id: m.id.clone(),
+        name: m.name.clone().unwrap_or_else(|| m.id.clone()),
+        description: m.description.clone().unwrap_or_default(),
+        context_length: m.context_length,
+        input_modalities: m
+            .input_modalities
+            .clone()
+            .unwrap_or_else(|| vec!["text".to_owned()]),
+        endpoints,
+    }
+}
+
+fn build_endpoint(
+    e: &EndpointConfig,
+    provider: Arc<Provider>,
+    provider_timeouts: turnout_config::TimeoutsConfig,
+) -> Endpoint {
+    Endpoint {
+        provider,
+        upstream_model: e.upstream_model.clone(),
+        pricing: Pricing {
+            prompt: e.prompt_price,
+            completion: e.completion_price,
+            cache_read: e.cache_read_price,
+            cache_write: e.cache_write_price,
+            request: e.request_price,
+        },
+        max_completion_tokens: e.max_completion_tokens,
+        context_length: e.context_length,
+        supported_parameters: e.supported_parameters.clone(),
+        quantization: e.quantization.clone(),
+        zdr: e.zdr,
+        tier: e.tier,
+        timeouts: e.timeouts.merged(provider_timeouts).resolved(),
+    }
+}

@@ -1,0 +1,4 @@
+//! Step 2: from a model id and preferences to an ordered list of endpoints.
+
+pub mod catalog;
+pub mod plan;

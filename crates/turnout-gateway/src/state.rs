@@ -1,0 +1,62 @@
+//! Shared state: the running configuration, swapped atomically on reload.
+
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use turnout_config::Config;
+
+use crate::ingress::auth::Authenticator;
+use crate::routing::catalog::{Catalog, CatalogError};
+
+/// Everything built from one configuration file. Requests take a snapshot (an `Arc`) and use
+/// it to the end, so a reload never changes a request half-way.
+#[derive(Debug)]
+pub struct Runtime {
+    pub catalog: Catalog,
+    pub auth: Authenticator,
+    pub max_body_bytes: usize,
+    /// Unix seconds when this configuration was loaded (the `created` of listed models).
+    pub loaded_at: u64,
+}
+
+impl Runtime {
+    pub fn build(config: &Config) -> Result<Runtime, CatalogError> {
+        Ok(Runtime {
+            catalog: Catalog::build(config)?,
+            auth: Authenticator::from_config(&config.auth),
+            max_body_bytes: config.server.max_body_bytes,
+            loaded_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    runtime: ArcSwap<Runtime>,
+}
+
+impl AppState {
+    pub fn new(runtime: Runtime) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                runtime: ArcSwap::from_pointee(runtime),
+            }),
+        }
+    }
+
+    pub fn runtime(&self) -> Arc<Runtime> {
+        self.inner.runtime.load_full()
+    }
+
+    /// Replaces the running configuration; requests in flight keep the one they started with.
+    pub fn swap(&self, runtime: Runtime) {
+        self.inner.runtime.store(Arc::new(runtime));
+    }
+}

@@ -1,0 +1,167 @@
+//! One struct per event, emitting both the log line and the metric so they cannot drift.
+//! Metric names follow the OpenTelemetry GenAI conventions where one exists.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::routing::catalog::Target;
+use crate::upstream::attempt::AttemptError;
+
+pub const REQUESTS: &str = "turnout_requests_total";
+pub const REQUEST_DURATION: &str = "turnout_request_duration_seconds";
+pub const ATTEMPTS: &str = "turnout_upstream_attempts_total";
+pub const ATTEMPT_DURATION: &str = "turnout_upstream_attempt_duration_seconds";
+pub const TTFT: &str = "gen_ai_server_time_to_first_token_seconds";
+pub const TOKENS: &str = "gen_ai_client_token_usage_total";
+pub const STREAMS_IN_FLIGHT: &str = "turnout_streams_in_flight";
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide Prometheus recorder once; later calls reuse it.
+pub fn prometheus() -> Option<&'static PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let latency = [
+                0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+            ];
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".to_owned()), &latency)
+                .ok()?;
+            let recorder = builder.build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok()?;
+            Some(handle)
+        })
+        .as_ref()
+}
+
+/// One upstream try.
+pub struct AttemptEvent<'a> {
+    provider: &'a str,
+    model: &'a str,
+    outcome: &'static str,
+    duration: Duration,
+    error: Option<&'a AttemptError>,
+}
+
+impl<'a> AttemptEvent<'a> {
+    pub fn ok(target: &'a Target, started: Instant) -> Self {
+        Self {
+            provider: &target.endpoint.provider.slug,
+            model: &target.model_id,
+            outcome: "ok",
+            duration: started.elapsed(),
+            error: None,
+        }
+    }
+
+    pub fn failed(error: &'a AttemptError, started: Instant) -> Self {
+        Self {
+            provider: &error.provider_slug,
+            model: &error.model,
+            outcome: error.class.as_str(),
+            duration: started.elapsed(),
+            error: Some(error),
+        }
+    }
+
+    pub fn emit(self) {
+        let labels = [
+            ("provider", self.provider.to_owned()),
+            ("model", self.model.to_owned()),
+            ("outcome", self.outcome.to_owned()),
+        ];
+        counter!(ATTEMPTS, &labels).increment(1);
+        histogram!(ATTEMPT_DURATION, &labels).record(self.duration.as_secs_f64());
+        match self.error {
+            None => tracing::debug!(
+                provider = self.provider,
+                model = self.model,
+                ms = self.duration.as_millis() as u64,
+                "upstream attempt ok"
+            ),
+            Some(e) => tracing::warn!(
+                provider = self.provider,
+                model = self.model,
+                outcome = self.outcome,
+                status = e.upstream_status,
+                ms = self.duration.as_millis() as u64,
+                detail = %e.detail,
+                "upstream attempt failed"
+            ),
+        }
+    }
+}
+
+/// One client request, at its end.
+pub struct RequestEvent<'a> {
+    pub id: &'a str,
+    pub model: &'a str,
+    pub provider: &'a str,
+    pub stream: bool,
+    pub status: u16,
+    /// `ok`, an error kind, or `cancelled`.
+    pub outcome: &'a str,
+    pub duration: Duration,
+    pub ttft: Option<Duration>,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub cost: Option<rust_decimal::Decimal>,
+}
+
+impl RequestEvent<'_> {
+    pub fn emit(self) {
+        let stream = if self.stream { "true" } else { "false" };
+        let labels = [
+            ("model", self.model.to_owned()),
+            ("provider", self.provider.to_owned()),
+            ("stream", stream.to_owned()),
+            ("outcome", self.outcome.to_owned()),
+        ];
+        counter!(REQUESTS, &labels).increment(1);
+        histogram!(REQUEST_DURATION, &labels).record(self.duration.as_secs_f64());
+        if let Some(ttft) = self.ttft {
+            histogram!(TTFT, "provider" => self.provider.to_owned(), "model" => self.model.to_owned())
+                .record(ttft.as_secs_f64());
+        }
+        if self.prompt_tokens + self.completion_tokens > 0 {
+            counter!(TOKENS, "provider" => self.provider.to_owned(), "model" => self.model.to_owned(), "token_type" => "input")
+                .increment(self.prompt_tokens);
+            counter!(TOKENS, "provider" => self.provider.to_owned(), "model" => self.model.to_owned(), "token_type" => "output")
+                .increment(self.completion_tokens);
+        }
+        tracing::info!(
+            generation_id = self.id,
+            model = self.model,
+            provider = self.provider,
+            stream = self.stream,
+            status = self.status,
+            outcome = self.outcome,
+            ms = self.duration.as_millis() as u64,
+            ttft_ms = self.ttft.map(|t| t.as_millis() as u64),
+            prompt_tokens = self.prompt_tokens,
+            completion_tokens = self.completion_tokens,
+            cost = self.cost.map(|c| c.normalize().to_string()),
+            "request"
+        );
+    }
+}
+
+/// Counts a live stream for as long as it exists.
+pub struct InFlightStream;
+
+impl InFlightStream {
+    pub fn start() -> Self {
+        gauge!(STREAMS_IN_FLIGHT).increment(1.0);
+        Self
+    }
+}
+
+impl Drop for InFlightStream {
+    fn drop(&mut self) {
+        gauge!(STREAMS_IN_FLIGHT).decrement(1.0);
+    }
+}

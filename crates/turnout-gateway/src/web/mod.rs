@@ -1,0 +1,3 @@
+//! Public read-only API pages served by the gateway.
+
+pub mod catalog;
