@@ -1,2 +1,187 @@
-//! The `turnout` binary.
-fn main() {}
+//! The `turnout` binary: CLI over the gateway (DESIGN.md §3).
+
+mod demo;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+use turnout_gateway::{AppState, Runtime, server};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[derive(Parser)]
+#[command(name = "turnout", version, about = "A self-hosted, OpenRouter-compatible LLM gateway")]
+struct Cli {
+    /// Log format.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Config file (default: ./turnout.toml when present).
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+        /// No file, no network: in-process mock providers and a demo catalog.
+        #[arg(long, conflicts_with = "config")]
+        demo: bool,
+        /// Listen address, overriding `[server] listen`.
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Work with configuration files.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Run an OpenAI-compatible mock provider (for tests, benchmarks and experiments).
+    Mock(turnout_mock::cli::MockArgs),
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a file and report every problem with file, line and field.
+    Check { file: PathBuf },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("turnout: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve {
+                config,
+                demo,
+                listen,
+            } => serve(config, demo, listen).await,
+            Command::Config {
+                command: ConfigCommand::Check { file },
+            } => return config_check(&file),
+            Command::Mock(args) => turnout_mock::cli::run(args)
+                .await
+                .context("mock provider failed"),
+        }
+        .map(|()| ExitCode::SUCCESS)
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("turnout: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn config_check(file: &Path) -> anyhow::Result<ExitCode> {
+    match turnout_config::load_file(file) {
+        Ok(config) => match Runtime::build(&config) {
+            Ok(_) => {
+                eprintln!(
+                    "{}: ok ({} providers, {} models)",
+                    file.display(),
+                    config.providers.len(),
+                    config.models.len()
+                );
+                Ok(ExitCode::SUCCESS)
+            }
+            Err(e) => {
+                eprintln!("{}: {e}", file.display());
+                Ok(ExitCode::FAILURE)
+            }
+        },
+        Err(errors) => {
+            eprintln!("{errors}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+async fn serve(
+    config_path: Option<PathBuf>,
+    demo: bool,
+    listen: Option<SocketAddr>,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    // The demo's mock providers must live as long as the server.
+    let (config, reload_path, _mocks) = if demo {
+        let (config, mocks) = demo::start().await?;
+        (config, None, Some(mocks))
+    } else {
+        let path = match config_path {
+            Some(p) => p,
+            None if Path::new("turnout.toml").exists() => PathBuf::from("turnout.toml"),
+            None => anyhow::bail!(
+                "no configuration: pass --config FILE, put a turnout.toml in this directory, or try --demo"
+            ),
+        };
+        let config = turnout_config::load_file(&path).map_err(|e| anyhow::anyhow!("{e}"))?;
+        (config, Some(path), None)
+    };
+    let runtime = Runtime::build(&config).context("invalid configuration")?;
+    let state = AppState::new(runtime);
+    let addr: SocketAddr = match listen {
+        Some(a) => a,
+        None => config
+            .server
+            .listen
+            .parse()
+            .with_context(|| format!("[server] listen = {:?}", config.server.listen))?,
+    };
+    let listener = server::bind(addr).with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    if let Some(path) = reload_path {
+        tokio::spawn(server::reload_on_hangup(state.clone(), path));
+    }
+    tracing::info!(
+        addr = %local,
+        models = config.models.len(),
+        providers = config.providers.len(),
+        ready_ms = started.elapsed().as_millis() as u64,
+        "turnout listening; OpenAI base URL http://{local}/api/v1"
+    );
+    if demo {
+        demo::print_hint(local);
+    }
+    server::run(
+        listener,
+        state,
+        server::termination(),
+        Duration::from_millis(config.server.shutdown_grace_ms),
+    )
+    .await
+    .context("server failed")
+}

@@ -1,0 +1,156 @@
+//! Test harness: mock providers and a gateway on loopback ports chosen by the OS.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+use turnout_gateway::{AppState, Runtime, server};
+use turnout_mock::{MockConfig, MockServer};
+
+pub struct Gateway {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Gateway {
+    pub async fn start(toml: &str) -> Gateway {
+        let config = turnout_config::load_str(toml, "test.toml").expect("test config is valid");
+        let state = AppState::new(Runtime::build(&config).expect("runtime"));
+        let listener = server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::run(
+            listener,
+            state.clone(),
+            async move {
+                let _ = rx.await;
+            },
+            Duration::from_secs(5),
+        ));
+        Gateway {
+            addr,
+            state,
+            http: reqwest::Client::new(),
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub async fn post_chat(&self, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/chat/completions"))
+            .json(body)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    pub async fn post_raw(&self, path: &str, body: &'static str) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .body(body)
+            .send()
+            .await
+            .expect("gateway answers")
+    }
+
+    /// Stops accepting, drains, and waits for the server to finish.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub async fn mock(config: MockConfig) -> MockServer {
+    MockServer::start(config).await.expect("mock starts")
+}
+
+pub fn fast() -> MockConfig {
+    MockConfig {
+        name: "mock".into(),
+        chunks: 5,
+        ..MockConfig::default()
+    }
+}
+
+/// A provider block for a mock.
+pub fn provider(slug: &str, name: &str, base_url: &str, extra: &str) -> String {
+    format!(
+        "[[providers]]\nslug = \"{slug}\"\nname = \"{name}\"\nkind = \"openai\"\nbase_url = \"{base_url}\"\n{extra}\n"
+    )
+}
+
+/// A model block with endpoints `(provider slug, upstream model)`.
+pub fn model(id: &str, endpoints: &[(&str, &str)]) -> String {
+    let mut s = format!("[[models]]\nid = \"{id}\"\ncontext_length = 8192\n");
+    for (p, up) in endpoints {
+        s.push_str(&format!(
+            "  [[models.endpoints]]\n  provider = \"{p}\"\n  upstream_model = \"{up}\"\n  prompt_price = \"0.00000015\"\n  completion_price = \"0.0000006\"\n  max_completion_tokens = 1000\n"
+        ));
+    }
+    s
+}
+
+pub const OPEN: &str = "[auth]\nrequire_key = false\n";
+
+pub fn chat(model: &str) -> Value {
+    serde_json::json!({
+        "model": model,
+        "messages": [{"role": "user", "content": "Hello there"}],
+    })
+}
+
+pub fn with(mut body: Value, key: &str, value: Value) -> Value {
+    body[key] = value;
+    body
+}
+
+/// Reads an SSE body into its lines of `data:` payloads and comments, in order.
+pub async fn sse_lines(resp: reqwest::Response) -> Vec<String> {
+    let text = resp.text().await.expect("body");
+    text.split("\n\n")
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+pub fn data_json(event: &str) -> Option<Value> {
+    let payload = event.strip_prefix("data: ")?;
+    if payload == "[DONE]" {
+        return None;
+    }
+    Some(serde_json::from_str(payload).expect("chunk is JSON"))
+}
+
+/// Waits (bounded) until `f` holds.
+pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
