@@ -19,6 +19,8 @@ pub enum ApiError {
     InvalidKey,
     #[error("{model} is not a valid model ID")]
     UnknownModel { model: String },
+    #[error("Model {model} not found")]
+    ModelNotFound { model: String },
     #[error("Request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("No endpoints found matching your request for {model}")]
@@ -67,7 +69,9 @@ impl ApiError {
             Self::InvalidRequest { .. } | Self::UnknownModel { .. } => StatusCode::BAD_REQUEST,
             Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoEndpoints { .. } | Self::RouteNotFound { .. } => StatusCode::NOT_FOUND,
+            Self::NoEndpoints { .. } | Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => {
+                StatusCode::NOT_FOUND
+            }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Upstream { attempts } => decisive(attempts)
                 .and_then(|a| StatusCode::from_u16(a.client_status()).ok())
@@ -82,7 +86,9 @@ impl ApiError {
             Self::InvalidRequest { .. } | Self::UnknownModel { .. } => ErrorType::InvalidRequest,
             Self::MissingKey | Self::InvalidKey => ErrorType::Authentication,
             Self::PayloadTooLarge { .. } => ErrorType::PayloadTooLarge,
-            Self::NoEndpoints { .. } | Self::RouteNotFound { .. } => ErrorType::NotFound,
+            Self::NoEndpoints { .. } | Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => {
+                ErrorType::NotFound
+            }
             Self::MethodNotAllowed { .. } => return None,
             Self::Upstream { attempts } => decisive(attempts)
                 .map(AttemptError::error_type)
@@ -105,7 +111,7 @@ impl ApiError {
         match self {
             Self::InvalidRequest { .. } => "invalid_request",
             Self::MissingKey | Self::InvalidKey => "unauthorized",
-            Self::UnknownModel { .. } => "unknown_model",
+            Self::UnknownModel { .. } | Self::ModelNotFound { .. } => "unknown_model",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::NoEndpoints { .. } => "no_endpoints",
             Self::RouteNotFound { .. } => "route_not_found",

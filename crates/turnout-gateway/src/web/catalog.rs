@@ -145,13 +145,13 @@ pub async fn list_endpoints(
     let targets = rt
         .catalog
         .resolve(&id)
-        .ok_or_else(|| ApiError::UnknownModel { model: id.clone() })?;
+        .ok_or_else(|| ApiError::ModelNotFound { model: id.clone() })?;
     let model: Arc<Model> = match rt.catalog.get(&id) {
         Some(m) => m.clone(),
         None => {
             // A wildcard entry: describe the concrete id the caller asked for.
             let Some(first) = targets.first() else {
-                return Err(ApiError::UnknownModel { model: id });
+                return Err(ApiError::ModelNotFound { model: id });
             };
             Arc::new(Model {
                 id: id.clone(),
