@@ -8,7 +8,7 @@ use turnout_config::ResolvedTimeouts;
 static CRYPTO: Once = Once::new();
 
 /// rustls needs a process-wide crypto provider; ring keeps aws-lc out of the build.
-fn install_crypto_provider() {
+pub fn install_crypto_provider() {
     CRYPTO.call_once(|| {
         // Another component may already have installed one; either is fine.
         let _ = rustls::crypto::ring::default_provider().install_default();

@@ -1,0 +1,133 @@
+//! The binary as users run it: `config check`, a bad config refusing to start, and
+//! `serve --demo` answering offline.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_turnout");
+
+fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("turnout-cli-{name}-{}.toml", std::process::id()));
+    std::fs::write(&path, contents).unwrap();
+    path
+}
+
+const BAD: &str = r#"[server]
+listen = "127.0.0.1:8080"
+colour = "blue"
+
+[[providers]]
+slug = "acme"
+kind = "openai"
+base_url = "not a url"
+
+[[models]]
+id = "acme/chat"
+  [[models.endpoints]]
+  provider = "ghost"
+  prompt_price = "-1"
+  completion_price = "0"
+"#;
+
+#[test]
+fn config_check_reports_every_problem_with_file_line_and_field() {
+    let path = temp_file("bad", BAD);
+    let out = Command::new(BIN).args(["config", "check"]).arg(&path).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    for (line, field) in [
+        (3, "colour"),
+        (8, "base_url"),
+        (13, "provider"),
+        (14, "prompt_price"),
+    ] {
+        let located = format!("{file}:{line}:");
+        assert!(
+            stderr.lines().any(|l| l.starts_with(&located) && l.contains(field)),
+            "no problem reported at {located} naming {field}:\n{stderr}"
+        );
+    }
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn config_check_accepts_a_good_file() {
+    let path = temp_file(
+        "good",
+        "[[providers]]\nslug = \"a\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n[[models]]\nid = \"a/b\"\n  [[models.endpoints]]\n  provider = \"a\"\n  prompt_price = \"0.000001\"\n  completion_price = \"0.000002\"\n",
+    );
+    let out = Command::new(BIN).args(["config", "check"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn a_bad_config_never_starts_a_server() {
+    let path = temp_file("refuse", BAD);
+    let out = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(&format!("{}:3:", path.display())), "{stderr}");
+    let _ = std::fs::remove_file(path);
+}
+
+#[test]
+fn serve_demo_answers_offline_and_stops_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // The demo prints a hint on stdout once it listens.
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let started = Instant::now();
+    let mut ready = false;
+    while started.elapsed() < Duration::from_secs(20) {
+        match lines.next() {
+            Some(Ok(line)) if line.contains("curl") => {
+                ready = true;
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(ready, "the demo did not come up");
+
+    turnout_gateway::upstream::client::install_crypto_provider();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let body: serde_json::Value = rt.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://127.0.0.1:{port}/api/v1/chat/completions"))
+            .body(r#"{"model":"demo/fast","messages":[{"role":"user","content":"Hello"}]}"#)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    assert_eq!(body["model"], "demo/fast");
+    assert_eq!(body["provider"], "Fast Mock");
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(status.success(), "exit after SIGTERM: {status}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
