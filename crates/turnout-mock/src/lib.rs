@@ -1,1 +1,40 @@
-//! Mock upstream providers (OpenAI dialect) with fault injection: used by tests, benchmarks and `serve --demo`.
+//! Mock upstream providers (OpenAI dialect) with fault injection: used by tests, benchmarks and
+//! `serve --demo`. Stands in for step 3 (upstream) of the flow in DESIGN.md §1.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use turnout_mock::{Fault, MockConfig, MockServer};
+//! let mock = MockServer::start(MockConfig { name: "mock-fast".into(), ..MockConfig::default() }).await?;
+//! let base_url = mock.base_url(); // http://127.0.0.1:PORT/v1
+//! mock.set_config(MockConfig {
+//!     fault: Some(Fault::Status { status: 503, retry_after: Some(2), body: None }),
+//!     ..MockConfig::default()
+//! });
+//! assert_eq!(mock.stats().requests, 0);
+//! # let _ = base_url; Ok(()) }
+//! ```
+//!
+//! HTTP surface (see [`router`]):
+//! - `POST /v1/chat/completions`: OpenAI Chat Completions, non-streaming or SSE
+//!   (`stream_options.include_usage` adds the `choices: []` usage chunk). One word of the reply
+//!   is one completion token; `prompt_tokens` = ⌈characters of the message contents / 4⌉.
+//! - `GET /v1/models`: an OpenAI model list.
+//! - `GET /_mock/stats`, `GET|POST /_mock/config`, `POST /_mock/reset`: control from another
+//!   process (benchmarks, e2e).
+//!
+//! A request can steer the mock for itself with a top-level `"mock"` object in its body (the
+//! gateway passes unknown fields through) or an `x-mock` header, both holding the fields of
+//! [`MockConfig`] to override (the body's win over the header's).
+
+pub mod cli;
+mod config;
+mod handlers;
+mod reply;
+mod server;
+mod state;
+mod stream;
+
+pub use config::{Fault, MockConfig, MockOverride};
+pub use handlers::router;
+pub use server::MockServer;
+pub use state::{MockState, MockStats};

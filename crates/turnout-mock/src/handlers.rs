@@ -1,0 +1,390 @@
+//! The HTTP surface of a mock provider: OpenAI's chat completions and models list, plus
+//! `/_mock/*` control endpoints for out-of-process use.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::json;
+
+use crate::config::{Fault, MockConfig, MockOverride, Prepared};
+use crate::reply::{
+    ChatRequest, EMPTY_STREAM, MALFORMED_BODY, MALFORMED_STREAM, Meta, build_reply,
+    render_completion, render_stream,
+};
+use crate::state::MockState;
+use crate::stream::{End, Paced, frames};
+
+/// Largest request body accepted.
+const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// Model ids always listed by `GET /v1/models`.
+const BUILTIN_MODELS: [&str; 4] = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano", "mock-model"];
+
+/// The mock's routes over `state`: `POST /v1/chat/completions`, `GET /v1/models` (also
+/// without the `/v1` prefix), `GET /_mock/stats`, `GET|POST /_mock/config`,
+/// `POST /_mock/reset`.
+pub fn router(state: MockState) -> Router {
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/chat/completions", post(chat))
+        .route("/v1/models", get(models))
+        .route("/models", get(models))
+        .route("/_mock/stats", get(stats))
+        .route("/_mock/config", get(get_config).post(set_config))
+        .route("/_mock/reset", post(reset))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(state)
+}
+
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
+const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
+
+fn json_response(status: StatusCode, body: Bytes) -> Response {
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(CONTENT_TYPE, JSON);
+    response
+}
+
+/// An OpenAI error envelope `{"error":{"message","type","param","code"}}`.
+fn openai_error(status: StatusCode, message: &str, kind: &str, code: Option<&str>) -> Response {
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
+    json_response(status, Bytes::from(body.to_string()))
+}
+
+/// The error OpenAI sends for `status`, more or less verbatim (spec/providers.md §C.2).
+fn default_error(status: StatusCode, model: &str) -> Response {
+    match status.as_u16() {
+        400 => openai_error(
+            status,
+            "Invalid request (mock fault).",
+            "invalid_request_error",
+            None,
+        ),
+        401 => openai_error(
+            status,
+            "Incorrect API key provided: sk-mock****. You can find your API key at https://platform.openai.com/account/api-keys.",
+            "invalid_request_error",
+            Some("invalid_api_key"),
+        ),
+        403 => openai_error(
+            status,
+            "You are not allowed to access this resource (mock fault).",
+            "invalid_request_error",
+            Some("permission_denied"),
+        ),
+        404 => openai_error(
+            status,
+            &format!("The model `{model}` does not exist or you do not have access to it."),
+            "invalid_request_error",
+            Some("model_not_found"),
+        ),
+        429 => openai_error(
+            status,
+            &format!(
+                "Rate limit reached for {model} in organization org-mock on requests per min (RPM): Limit 1, Used 1, Requested 1. Please try again in 1s."
+            ),
+            "requests",
+            Some("rate_limit_exceeded"),
+        ),
+        500 => openai_error(
+            status,
+            "The server had an error while processing your request. Sorry about that!",
+            "server_error",
+            None,
+        ),
+        503 => openai_error(
+            status,
+            "Model temporarily overloaded",
+            "service_unavailable_error",
+            Some("server_is_overloaded"),
+        ),
+        s if s >= 500 => openai_error(
+            status,
+            "The server had an error while processing your request (mock fault).",
+            "server_error",
+            None,
+        ),
+        _ => openai_error(
+            status,
+            "Request failed (mock fault).",
+            "invalid_request_error",
+            None,
+        ),
+    }
+}
+
+fn bad_request(message: &str) -> Response {
+    openai_error(
+        StatusCode::BAD_REQUEST,
+        message,
+        "invalid_request_error",
+        None,
+    )
+}
+
+fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The behaviour for this request: the instance's, with the `x-mock` header and then the
+/// body's `"mock"` object applied.
+fn effective(
+    state: &MockState,
+    header: Option<MockOverride>,
+    body: Option<MockOverride>,
+) -> Arc<Prepared> {
+    let base = state.inner.config.load_full();
+    let over = match (header, body) {
+        (None, None) => return base,
+        (Some(one), None) | (None, Some(one)) => one,
+        (Some(mut h), Some(b)) => {
+            h.merge(b);
+            h
+        }
+    };
+    if over.is_empty() {
+        return base;
+    }
+    Arc::new(Prepared::new(over.apply(&base.config)))
+}
+
+/// The `x-mock` header's override; `Err` holds the message of a 400.
+fn header_override(headers: &HeaderMap) -> Result<Option<MockOverride>, String> {
+    let Some(value) = headers.get("x-mock") else {
+        return Ok(None);
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| "x-mock header: not valid text".to_owned())?;
+    serde_json::from_str(text)
+        .map(Some)
+        .map_err(|e| format!("x-mock header: {e}"))
+}
+
+fn key_matches(headers: &HeaderMap, key: &str) -> bool {
+    headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| given.trim() == key)
+}
+
+async fn chat(State(state): State<MockState>, request: Request) -> Response {
+    let outcome = state.begin();
+    // Taking the request whole avoids the header-map clone of the `HeaderMap` extractor.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(e) => {
+            outcome.complete();
+            return openai_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Could not read the request body: {e}"),
+                "invalid_request_error",
+                None,
+            );
+        }
+    };
+    let header = match header_override(headers) {
+        Ok(h) => h,
+        Err(message) => {
+            outcome.complete();
+            return bad_request(&message);
+        }
+    };
+    let mut request: ChatRequest<'_> = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(e) => {
+            outcome.complete();
+            tracing::debug!(error = %e, "mock: invalid request body");
+            return bad_request(&format!(
+                "We could not parse the JSON body of your request. ({e})"
+            ));
+        }
+    };
+    state.remember_request(body.clone());
+    let prepared = effective(&state, header, request.mock.take());
+    let config: &MockConfig = &prepared.config;
+
+    if matches!(config.fault, Some(Fault::HangBeforeHeaders)) {
+        // Never answers; dropping this future (the client left) counts a cancellation.
+        std::future::pending::<()>().await;
+    }
+    if config.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
+    }
+    if let Some(key) = &config.require_key
+        && !key_matches(headers, key)
+    {
+        outcome.complete();
+        return default_error(StatusCode::UNAUTHORIZED, request.model());
+    }
+    if config.fail_rate > 0.0 && state.draw() < config.fail_rate {
+        outcome.complete();
+        return default_error(StatusCode::SERVICE_UNAVAILABLE, request.model());
+    }
+
+    let streaming = request.stream.unwrap_or(false);
+    match &config.fault {
+        Some(Fault::Status {
+            status,
+            retry_after,
+            body,
+        }) => {
+            outcome.complete();
+            let code = StatusCode::from_u16(*status).unwrap_or_else(|_| {
+                tracing::warn!(status, "mock: invalid fault status, answering 500");
+                StatusCode::INTERNAL_SERVER_ERROR
+            });
+            let mut response = match body {
+                Some(text) => json_response(code, Bytes::from(text.clone())),
+                None => default_error(code, request.model()),
+            };
+            if let Some(seconds) = retry_after {
+                response
+                    .headers_mut()
+                    .insert(RETRY_AFTER, HeaderValue::from(*seconds));
+            }
+            return response;
+        }
+        Some(Fault::MalformedJson) if streaming => {
+            outcome.complete();
+            return sse_response(Body::from(MALFORMED_STREAM));
+        }
+        Some(Fault::MalformedJson) => {
+            outcome.complete();
+            return json_response(
+                StatusCode::OK,
+                Bytes::from_static(MALFORMED_BODY.as_bytes()),
+            );
+        }
+        Some(Fault::EmptyBody) if streaming => {
+            outcome.complete();
+            return sse_response(Body::from(EMPTY_STREAM));
+        }
+        Some(Fault::EmptyBody) => {
+            outcome.complete();
+            return json_response(StatusCode::OK, Bytes::new());
+        }
+        _ => {}
+    }
+
+    let reply = build_reply(config, request.seed(), request.max_tokens());
+    let meta = Meta {
+        id: state.next_id(),
+        created: now_secs(),
+        model: request.model(),
+        fingerprint_json: &prepared.fingerprint_json,
+        prompt_tokens: request.prompt_tokens(),
+    };
+    let cut = match config.fault {
+        Some(Fault::StallAfterChunks { after }) => Some((End::Stall, after)),
+        Some(Fault::DropAfterChunks { after }) => Some((End::Drop, after)),
+        _ => None,
+    };
+
+    if !streaming {
+        let body = render_completion(&meta, &reply);
+        let Some((end, _)) = cut else {
+            outcome.complete();
+            return json_response(StatusCode::OK, body);
+        };
+        // Half of the object, then silence or a cut connection.
+        let half = body.slice(..body.len() / 2);
+        let paced = Paced::new(vec![half], Duration::ZERO, end, outcome);
+        let mut response = Response::new(Body::from_stream(paced));
+        response.headers_mut().insert(CONTENT_TYPE, JSON);
+        return response;
+    }
+
+    let rendered = render_stream(&meta, &reply, request.include_usage());
+    let delay = Duration::from_millis(config.chunk_delay_ms);
+    let (end, upto) = match cut {
+        // role chunk + `after` content chunks (all of them when there are fewer)
+        Some((end, after)) => (end, 1 + after.min(rendered.content)),
+        None => (End::Finish, rendered.ends.len()),
+    };
+    if end == End::Finish && delay.is_zero() {
+        outcome.complete();
+        return sse_response(Body::from(rendered.buf));
+    }
+    let frames = frames(&rendered, upto, !delay.is_zero());
+    sse_response(Body::from_stream(Paced::new(frames, delay, end, outcome)))
+}
+
+fn sse_response(body: Body) -> Response {
+    let mut response = Response::new(body);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, EVENT_STREAM);
+    headers.insert(CACHE_CONTROL, NO_CACHE);
+    response
+}
+
+async fn models(State(state): State<MockState>) -> Response {
+    let prepared = state.inner.config.load_full();
+    let created = now_secs();
+    let mut seen: Vec<&str> =
+        Vec::with_capacity(BUILTIN_MODELS.len() + prepared.config.models.len());
+    for id in BUILTIN_MODELS
+        .iter()
+        .copied()
+        .chain(prepared.config.models.iter().map(String::as_str))
+    {
+        if !seen.contains(&id) {
+            seen.push(id);
+        }
+    }
+    let data: Vec<serde_json::Value> = seen
+        .iter()
+        .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "mock"}))
+        .collect();
+    let body = json!({"object": "list", "data": data});
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
+}
+
+async fn stats(State(state): State<MockState>) -> Response {
+    axum::Json(state.stats()).into_response()
+}
+
+async fn get_config(State(state): State<MockState>) -> Response {
+    axum::Json(state.config()).into_response()
+}
+
+async fn set_config(State(state): State<MockState>, body: Bytes) -> Response {
+    match serde_json::from_slice::<MockConfig>(&body) {
+        Ok(config) => {
+            tracing::info!(name = %config.name, "mock: config replaced");
+            state.set_config(config.clone());
+            axum::Json(config).into_response()
+        }
+        Err(e) => bad_request(&format!("invalid mock config: {e}")),
+    }
+}
+
+async fn reset(State(state): State<MockState>) -> StatusCode {
+    state.reset_stats();
+    StatusCode::NO_CONTENT
+}
+
+async fn not_found() -> Response {
+    openai_error(
+        StatusCode::NOT_FOUND,
+        "Unknown path (mock provider).",
+        "invalid_request_error",
+        Some("unknown_url"),
+    )
+}
