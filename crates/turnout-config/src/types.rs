@@ -1,6 +1,7 @@
 //! The configuration schema of DESIGN.md §3, as typed structs. Every table denies unknown keys.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -147,11 +148,19 @@ pub struct EndpointConfig {
     /// Model name sent upstream; for wildcard models the rest of the requested id is used
     /// when this is absent.
     pub upstream_model: Option<String>,
-    /// USD per token.
+    /// USD per token. In the file a decimal string (`"0.00000015"`, exact) or a number.
+    #[serde(deserialize_with = "crate::price::decimal")]
     pub prompt_price: Decimal,
+    #[serde(deserialize_with = "crate::price::decimal")]
     pub completion_price: Decimal,
+    /// Defaults to `prompt_price` (see [`EndpointConfig::effective_cache_read_price`]).
+    #[serde(default, deserialize_with = "crate::price::opt_decimal")]
     pub cache_read_price: Option<Decimal>,
+    /// Defaults to `prompt_price` (see [`EndpointConfig::effective_cache_write_price`]).
+    #[serde(default, deserialize_with = "crate::price::opt_decimal")]
     pub cache_write_price: Option<Decimal>,
+    /// USD per request.
+    #[serde(default, deserialize_with = "crate::price::opt_decimal")]
     pub request_price: Option<Decimal>,
     pub max_completion_tokens: Option<u64>,
     pub context_length: Option<u64>,
@@ -222,5 +231,98 @@ impl Default for BreakerConfig {
             cooldown_s: 10,
             max_cooldown_s: 300,
         }
+    }
+}
+
+impl Config {
+    /// The provider with this slug.
+    pub fn provider(&self, slug: &str) -> Option<&ProviderConfig> {
+        self.providers.iter().find(|p| p.slug == slug)
+    }
+
+    /// The model with exactly this id (a wildcard entry matches only its own `prefix/*` id).
+    pub fn model(&self, id: &str) -> Option<&ModelConfig> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+impl ProviderConfig {
+    /// `name`, or the slug when there is none.
+    pub fn display_name(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.slug)
+    }
+}
+
+impl ModelConfig {
+    /// For a wildcard id `prefix/*`, the `prefix`.
+    pub fn wildcard_prefix(&self) -> Option<&str> {
+        self.id.strip_suffix("/*")
+    }
+
+    /// Whether the id is a wildcard `prefix/*`.
+    pub fn is_wildcard(&self) -> bool {
+        self.wildcard_prefix().is_some()
+    }
+}
+
+impl EndpointConfig {
+    /// `cache_read_price`, defaulting to `prompt_price`.
+    pub fn effective_cache_read_price(&self) -> Decimal {
+        self.cache_read_price.unwrap_or(self.prompt_price)
+    }
+
+    /// `cache_write_price`, defaulting to `prompt_price`.
+    pub fn effective_cache_write_price(&self) -> Decimal {
+        self.cache_write_price.unwrap_or(self.prompt_price)
+    }
+}
+
+impl TimeoutsConfig {
+    /// Default time to establish a connection.
+    pub const DEFAULT_CONNECT_MS: u64 = 5_000;
+    /// Default time from sending the request to the first token (or the whole answer when not
+    /// streaming).
+    pub const DEFAULT_FIRST_TOKEN_MS: u64 = 60_000;
+    /// Default longest silence between two chunks of a stream.
+    pub const DEFAULT_IDLE_MS: u64 = 30_000;
+    /// Default limit on the whole attempt.
+    pub const DEFAULT_TOTAL_MS: u64 = 600_000;
+
+    /// Field by field: this value where set, else `fallback`'s (an endpoint's timeouts merged over
+    /// its provider's).
+    pub fn merged(self, fallback: TimeoutsConfig) -> TimeoutsConfig {
+        TimeoutsConfig {
+            connect_ms: self.connect_ms.or(fallback.connect_ms),
+            first_token_ms: self.first_token_ms.or(fallback.first_token_ms),
+            idle_ms: self.idle_ms.or(fallback.idle_ms),
+            total_ms: self.total_ms.or(fallback.total_ms),
+        }
+    }
+
+    /// Every deadline, with the defaults where unset.
+    pub fn resolved(self) -> ResolvedTimeouts {
+        ResolvedTimeouts {
+            connect: Duration::from_millis(self.connect_ms.unwrap_or(Self::DEFAULT_CONNECT_MS)),
+            first_token: Duration::from_millis(
+                self.first_token_ms.unwrap_or(Self::DEFAULT_FIRST_TOKEN_MS),
+            ),
+            idle: Duration::from_millis(self.idle_ms.unwrap_or(Self::DEFAULT_IDLE_MS)),
+            total: Duration::from_millis(self.total_ms.unwrap_or(Self::DEFAULT_TOTAL_MS)),
+        }
+    }
+}
+
+/// The deadlines of one upstream attempt, defaults applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ResolvedTimeouts {
+    pub connect: Duration,
+    pub first_token: Duration,
+    pub idle: Duration,
+    pub total: Duration,
+}
+
+impl Default for ResolvedTimeouts {
+    fn default() -> Self {
+        TimeoutsConfig::default().resolved()
     }
 }

@@ -24,10 +24,7 @@ pub enum ApiError {
     #[error("Request body is larger than the limit of {limit} bytes")]
     PayloadTooLarge { limit: usize },
     #[error("No endpoints found matching your request for {model}")]
-    NoEndpoints {
-        model: String,
-        excluded: Vec<Value>,
-    },
+    NoEndpoints { model: String, excluded: Vec<Value> },
     #[error("Not found: {path}")]
     RouteNotFound { path: String },
     #[error("Method {method} is not allowed on {path}")]

@@ -43,7 +43,13 @@ async fn models_lists_concrete_models_at_their_cheapest_price() {
         assert_eq!(m["pricing"]["input_cache_read"], "0.00000005");
         assert_eq!(m["top_provider"]["max_completion_tokens"], 2048);
         assert_eq!(m["links"]["details"], "/api/v1/models/acme/chat/endpoints");
-        assert!(m["supported_parameters"].as_array().unwrap().iter().any(|p| p == "tools"));
+        assert!(
+            m["supported_parameters"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p == "tools")
+        );
         assert_eq!(body["total_count"], 1);
     }
 }

@@ -17,7 +17,10 @@ async fn answers_in_openrouter_shape_with_our_id_model_provider_and_exact_cost()
 
     let resp = gw.post_chat(&chat("acme/chat-1")).await;
     assert_eq!(resp.status(), 200);
-    let header_id = resp.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    let header_id = resp.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let text = resp.text().await.unwrap();
     let body: serde_json::Value = serde_json::from_str(&text).unwrap();
 
@@ -28,12 +31,20 @@ async fn answers_in_openrouter_shape_with_our_id_model_provider_and_exact_cost()
     assert!(parts[1].parse::<u64>().is_ok());
     assert_eq!(parts[2].len(), 20);
     assert_eq!(body["object"], "chat.completion");
-    assert_eq!(body["model"], "acme/chat-1", "our model id, not the upstream's");
+    assert_eq!(
+        body["model"], "acme/chat-1",
+        "our model id, not the upstream's"
+    );
     assert_eq!(body["provider"], "Acme AI");
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
     assert_eq!(body["choices"][0]["native_finish_reason"], "stop");
     assert_eq!(body["choices"][0]["message"]["role"], "assistant");
-    assert!(!body["choices"][0]["message"]["content"].as_str().unwrap().is_empty());
+    assert!(
+        !body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
 
     let usage = &body["usage"];
     let prompt = usage["prompt_tokens"].as_u64().unwrap();
@@ -42,8 +53,10 @@ async fn answers_in_openrouter_shape_with_our_id_model_provider_and_exact_cost()
     assert_eq!(usage["total_tokens"].as_u64().unwrap(), prompt + completion);
     assert_eq!(usage["is_byok"], false);
     // Exact decimal: prompt × 0.00000015 + completion × 0.0000006, written without float noise.
-    let want = rust_decimal::Decimal::from(prompt) * "0.00000015".parse::<rust_decimal::Decimal>().unwrap()
-        + rust_decimal::Decimal::from(completion) * "0.0000006".parse::<rust_decimal::Decimal>().unwrap();
+    let want = rust_decimal::Decimal::from(prompt)
+        * "0.00000015".parse::<rust_decimal::Decimal>().unwrap()
+        + rust_decimal::Decimal::from(completion)
+            * "0.0000006".parse::<rust_decimal::Decimal>().unwrap();
     let cost_text = format!("\"cost\":{}", want.normalize());
     assert!(text.contains(&cost_text), "{cost_text} in {text}");
 
@@ -73,10 +86,16 @@ async fn unknown_fields_pass_through_and_routing_fields_do_not() {
     });
     assert_eq!(gw.post_chat(&body).await.status(), 200);
     let sent = m.stats().last_request.unwrap();
-    assert_eq!(sent["brand_new_openai_param"], json!({"nested": [1, 2, {"deep": null}]}));
+    assert_eq!(
+        sent["brand_new_openai_param"],
+        json!({"nested": [1, 2, {"deep": null}]})
+    );
     assert_eq!(sent["temperature"], 0.3);
     for routing_only in ["provider", "models", "session_id"] {
-        assert!(sent.get(routing_only).is_none(), "{routing_only} must not reach the upstream");
+        assert!(
+            sent.get(routing_only).is_none(),
+            "{routing_only} must not reach the upstream"
+        );
     }
 }
 
@@ -120,7 +139,11 @@ async fn the_v1_alias_and_any_content_type_work() {
 #[tokio::test]
 async fn falls_over_to_the_next_endpoint_and_names_the_one_that_answered() {
     let broken = mock(turnout_mock::MockConfig {
-        fault: Some(turnout_mock::Fault::Status { status: 503, retry_after: None, body: None }),
+        fault: Some(turnout_mock::Fault::Status {
+            status: 503,
+            retry_after: None,
+            body: None,
+        }),
         ..fast()
     })
     .await;
@@ -143,7 +166,11 @@ async fn falls_over_to_the_next_endpoint_and_names_the_one_that_answered() {
 #[tokio::test]
 async fn models_list_falls_back_to_the_next_model_and_bills_it() {
     let broken = mock(turnout_mock::MockConfig {
-        fault: Some(turnout_mock::Fault::Status { status: 500, retry_after: None, body: None }),
+        fault: Some(turnout_mock::Fault::Status {
+            status: 500,
+            retry_after: None,
+            body: None,
+        }),
         ..fast()
     })
     .await;

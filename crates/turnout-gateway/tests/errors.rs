@@ -12,11 +12,19 @@ async fn envelope(resp: reqwest::Response, status: u16) -> Value {
     assert_eq!(resp.headers()["content-type"], "application/json");
     let body: Value = resp.json().await.expect("JSON error body");
     assert_eq!(body["error"]["code"], status, "{body}");
-    assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty())
+    );
     body
 }
 
-async fn gateway_over(cfg: MockConfig, auth: &str, extra: &str) -> (turnout_mock::MockServer, Gateway) {
+async fn gateway_over(
+    cfg: MockConfig,
+    auth: &str,
+    extra: &str,
+) -> (turnout_mock::MockServer, Gateway) {
     let m = mock(cfg).await;
     let gw = Gateway::start(&format!(
         "{auth}{}{}",
@@ -31,12 +39,27 @@ async fn gateway_over(cfg: MockConfig, auth: &str, extra: &str) -> (turnout_mock
 async fn client_errors_are_400_naming_the_problem() {
     let (m, gw) = gateway_over(fast(), OPEN, "").await;
     let cases: &[(&'static str, &str)] = &[
-        ("{\"model\": \"acme/chat\",\n \"messages\": [", "line 2 column"),
+        (
+            "{\"model\": \"acme/chat\",\n \"messages\": [",
+            "line 2 column",
+        ),
         (r#"{"model":"acme/chat"}"#, "`messages` is required"),
-        (r#"{"model":"acme/chat","messages":[]}"#, "at least one message"),
-        (r#"{"model":"acme/chat","messages":[{"role":"user","content":"x"}],"temperature":2.5}"#, "`temperature`"),
-        (r#"{"model":"acme/chat","messages":[{"role":"user","content":"x"}],"top_p":"a lot"}"#, "`top_p`"),
-        (r#"{"model":"acme/chat","messages":[{"role":"user","content":"x"}],"max_tokens":-1}"#, "`max_tokens`"),
+        (
+            r#"{"model":"acme/chat","messages":[]}"#,
+            "at least one message",
+        ),
+        (
+            r#"{"model":"acme/chat","messages":[{"role":"user","content":"x"}],"temperature":2.5}"#,
+            "`temperature`",
+        ),
+        (
+            r#"{"model":"acme/chat","messages":[{"role":"user","content":"x"}],"top_p":"a lot"}"#,
+            "`top_p`",
+        ),
+        (
+            r#"{"model":"acme/chat","messages":[{"role":"user","content":"x"}],"max_tokens":-1}"#,
+            "`max_tokens`",
+        ),
         (r#""just a string""#, "JSON object"),
         ("", "Invalid JSON"),
     ];
@@ -47,62 +70,153 @@ async fn client_errors_are_400_naming_the_problem() {
         assert!(msg.contains(want), "{body:?}: {msg}");
         assert_eq!(err["error"]["metadata"]["error_type"], "invalid_request");
     }
-    assert_eq!(m.stats().requests, 0, "invalid requests never reach a provider");
+    assert_eq!(
+        m.stats().requests,
+        0,
+        "invalid requests never reach a provider"
+    );
 }
 
 #[tokio::test]
 async fn unknown_model_is_400_with_openrouters_message() {
     let (_m, gw) = gateway_over(fast(), OPEN, "").await;
     let err = envelope(gw.post_chat(&chat("nobody/nothing")).await, 400).await;
-    assert_eq!(err["error"]["message"], "nobody/nothing is not a valid model ID");
+    assert_eq!(
+        err["error"]["message"],
+        "nobody/nothing is not a valid model ID"
+    );
     let err = envelope(
-        gw.post_chat(&with(chat("acme/chat"), "models", json!(["acme/chat", "ghost/model"]))).await,
+        gw.post_chat(&with(
+            chat("acme/chat"),
+            "models",
+            json!(["acme/chat", "ghost/model"]),
+        ))
+        .await,
         400,
     )
     .await;
-    assert!(err["error"]["message"].as_str().unwrap().contains("ghost/model"));
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ghost/model")
+    );
 }
 
 #[tokio::test]
 async fn keys_are_required_and_checked() {
     let (_m, gw) = gateway_over(fast(), "[auth]\nkeys = [\"sk-test-good\"]\n", "").await;
     let url = gw.url("/api/v1/chat/completions");
-    let missing = gw.http.post(&url).json(&chat("acme/chat")).send().await.unwrap();
+    let missing = gw
+        .http
+        .post(&url)
+        .json(&chat("acme/chat"))
+        .send()
+        .await
+        .unwrap();
     let err = envelope(missing, 401).await;
     assert_eq!(err["error"]["message"], "No auth credentials found");
-    let wrong = gw.http.post(&url).bearer_auth("sk-test-bad").json(&chat("acme/chat")).send().await.unwrap();
+    let wrong = gw
+        .http
+        .post(&url)
+        .bearer_auth("sk-test-bad")
+        .json(&chat("acme/chat"))
+        .send()
+        .await
+        .unwrap();
     envelope(wrong, 401).await;
-    let good = gw.http.post(&url).bearer_auth("sk-test-good").json(&chat("acme/chat")).send().await.unwrap();
+    let good = gw
+        .http
+        .post(&url)
+        .bearer_auth("sk-test-good")
+        .json(&chat("acme/chat"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(good.status(), 200);
 }
 
 #[tokio::test]
 async fn routes_methods_and_sizes() {
-    let (_m, gw) = gateway_over(fast(), &format!("{OPEN}[server]\nmax_body_bytes = 1000\n"), "").await;
-    envelope(gw.http.get(gw.url("/api/v1/chat/completions")).send().await.unwrap(), 405).await;
-    envelope(gw.http.get(gw.url("/api/v1/nothing-here")).send().await.unwrap(), 404).await;
-    envelope(gw.http.delete(gw.url("/api/v1/models")).send().await.unwrap(), 405).await;
-    let big = json!({"model": "acme/chat", "messages": [{"role": "user", "content": "x".repeat(2000)}]});
+    let (_m, gw) = gateway_over(
+        fast(),
+        &format!("{OPEN}[server]\nmax_body_bytes = 1000\n"),
+        "",
+    )
+    .await;
+    envelope(
+        gw.http
+            .get(gw.url("/api/v1/chat/completions"))
+            .send()
+            .await
+            .unwrap(),
+        405,
+    )
+    .await;
+    envelope(
+        gw.http
+            .get(gw.url("/api/v1/nothing-here"))
+            .send()
+            .await
+            .unwrap(),
+        404,
+    )
+    .await;
+    envelope(
+        gw.http
+            .delete(gw.url("/api/v1/models"))
+            .send()
+            .await
+            .unwrap(),
+        405,
+    )
+    .await;
+    let big =
+        json!({"model": "acme/chat", "messages": [{"role": "user", "content": "x".repeat(2000)}]});
     let err = envelope(gw.post_chat(&big).await, 413).await;
     assert_eq!(err["error"]["metadata"]["error_type"], "payload_too_large");
 }
 
 /// One row of the failure table: what the upstream does → what the client gets.
 async fn row(fault: Fault, extra: &str, status: u16, error_type: &str) -> Value {
-    let (m, gw) = gateway_over(MockConfig { fault: Some(fault), ..fast() }, OPEN, extra).await;
+    let (m, gw) = gateway_over(
+        MockConfig {
+            fault: Some(fault),
+            ..fast()
+        },
+        OPEN,
+        extra,
+    )
+    .await;
     let resp = gw.post_chat(&chat("acme/chat")).await;
-    let retry_after = resp.headers().get("retry-after").map(|v| v.to_str().unwrap().to_owned());
+    let retry_after = resp
+        .headers()
+        .get("retry-after")
+        .map(|v| v.to_str().unwrap().to_owned());
     let mut body = envelope(resp, status).await;
-    assert_eq!(body["error"]["metadata"]["error_type"], error_type, "{body}");
+    assert_eq!(
+        body["error"]["metadata"]["error_type"], error_type,
+        "{body}"
+    );
     assert_eq!(body["error"]["metadata"]["provider_name"], "Acme AI");
-    assert_eq!(body["error"]["metadata"]["previous_errors"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        body["error"]["metadata"]["previous_errors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(m.stats().requests, 1);
     body["retry_after"] = json!(retry_after);
     body
 }
 
 fn status(code: u16, retry_after: Option<u64>) -> Fault {
-    Fault::Status { status: code, retry_after, body: None }
+    Fault::Status {
+        status: code,
+        retry_after,
+        body: None,
+    }
 }
 
 #[tokio::test]
@@ -119,7 +233,13 @@ async fn upstream_failures_map_as_the_failure_table_says() {
     row(status(524, None), "", 504, "timeout").await;
     row(Fault::MalformedJson, "", 502, "provider_unavailable").await;
     row(Fault::EmptyBody, "", 502, "provider_unavailable").await;
-    row(Fault::HangBeforeHeaders, "timeouts = { total_ms = 300 }", 504, "timeout").await;
+    row(
+        Fault::HangBeforeHeaders,
+        "timeouts = { total_ms = 300 }",
+        504,
+        "timeout",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -138,7 +258,11 @@ async fn an_upstream_400_is_the_clients_error_and_does_not_fall_over() {
         retry_after: None,
         body: Some(r#"{"error":{"message":"This model's maximum context length is 8192 tokens","type":"invalid_request_error","code":"context_length_exceeded"}}"#.into()),
     };
-    let first = mock(MockConfig { fault: Some(bad_request), ..fast() }).await;
+    let first = mock(MockConfig {
+        fault: Some(bad_request),
+        ..fast()
+    })
+    .await;
     let second = mock(fast()).await;
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}{}",
@@ -148,15 +272,31 @@ async fn an_upstream_400_is_the_clients_error_and_does_not_fall_over() {
     ))
     .await;
     let err = envelope(gw.post_chat(&chat("x/chat")).await, 400).await;
-    assert_eq!(err["error"]["metadata"]["error_type"], "context_length_exceeded");
-    assert!(err["error"]["message"].as_str().unwrap().contains("maximum context length"));
-    assert_eq!(second.stats().requests, 0, "a client-fault error does not try other endpoints");
+    assert_eq!(
+        err["error"]["metadata"]["error_type"],
+        "context_length_exceeded"
+    );
+    assert!(
+        err["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("maximum context length")
+    );
+    assert_eq!(
+        second.stats().requests,
+        0,
+        "a client-fault error does not try other endpoints"
+    );
 }
 
 #[tokio::test]
 async fn a_refused_connection_is_502_provider_unavailable() {
     // Bind then drop a listener to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}",
         provider("gone", "Gone", &format!("http://127.0.0.1:{port}/v1"), ""),
@@ -164,14 +304,29 @@ async fn a_refused_connection_is_502_provider_unavailable() {
     ))
     .await;
     let err = envelope(gw.post_chat(&chat("x/chat")).await, 502).await;
-    assert_eq!(err["error"]["metadata"]["error_type"], "provider_unavailable");
+    assert_eq!(
+        err["error"]["metadata"]["error_type"],
+        "provider_unavailable"
+    );
 }
 
 #[tokio::test]
 async fn when_everything_fails_the_most_informative_error_wins_and_all_are_listed() {
-    let a = mock(MockConfig { fault: Some(status(500, None)), ..fast() }).await;
-    let b = mock(MockConfig { fault: Some(status(429, Some(2))), ..fast() }).await;
-    let c = mock(MockConfig { fault: Some(status(503, None)), ..fast() }).await;
+    let a = mock(MockConfig {
+        fault: Some(status(500, None)),
+        ..fast()
+    })
+    .await;
+    let b = mock(MockConfig {
+        fault: Some(status(429, Some(2))),
+        ..fast()
+    })
+    .await;
+    let c = mock(MockConfig {
+        fault: Some(status(503, None)),
+        ..fast()
+    })
+    .await;
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}{}{}",
         provider("a", "A", &a.base_url(), ""),
@@ -183,7 +338,12 @@ async fn when_everything_fails_the_most_informative_error_wins_and_all_are_liste
     let resp = gw.post_chat(&chat("x/chat")).await;
     assert_eq!(resp.headers()["retry-after"], "2");
     let err = envelope(resp, 429).await;
-    let previous = err["error"]["metadata"]["previous_errors"].as_array().unwrap();
-    let codes: Vec<u64> = previous.iter().map(|p| p["code"].as_u64().unwrap()).collect();
+    let previous = err["error"]["metadata"]["previous_errors"]
+        .as_array()
+        .unwrap();
+    let codes: Vec<u64> = previous
+        .iter()
+        .map(|p| p["code"].as_u64().unwrap())
+        .collect();
     assert_eq!(codes, vec![502, 429, 503]);
 }

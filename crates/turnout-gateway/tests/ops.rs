@@ -15,12 +15,33 @@ async fn health_ready_and_metrics() {
         model("acme/chat", &[("acme", "up")])
     ))
     .await;
-    assert_eq!(gw.http.get(gw.url("/health")).send().await.unwrap().status(), 200);
-    assert_eq!(gw.http.get(gw.url("/ready")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        gw.http
+            .get(gw.url("/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        gw.http.get(gw.url("/ready")).send().await.unwrap().status(),
+        200
+    );
     assert_eq!(gw.post_chat(&chat("acme/chat")).await.status(), 200);
-    let stream = gw.post_chat(&with(chat("acme/chat"), "stream", json!(true))).await;
+    let stream = gw
+        .post_chat(&with(chat("acme/chat"), "stream", json!(true)))
+        .await;
     sse_lines(stream).await;
-    let text = gw.http.get(gw.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let text = gw
+        .http
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for name in [
         "turnout_requests_total",
         "turnout_request_duration_seconds_bucket",
@@ -43,12 +64,20 @@ fn temp_config(name: &str, contents: &str) -> std::path::PathBuf {
 #[tokio::test]
 async fn reload_swaps_the_config_atomically_and_rejects_a_bad_file() {
     let m = mock(fast()).await;
-    let first = format!("{OPEN}{}{}", provider("acme", "Acme", &m.base_url(), ""), model("acme/old", &[("acme", "up")]));
+    let first = format!(
+        "{OPEN}{}{}",
+        provider("acme", "Acme", &m.base_url(), ""),
+        model("acme/old", &[("acme", "up")])
+    );
     let path = temp_config("reload", &first);
     let gw = Gateway::start(&first).await;
     assert_eq!(gw.post_chat(&chat("acme/old")).await.status(), 200);
 
-    let second = format!("{OPEN}{}{}", provider("acme", "Acme", &m.base_url(), ""), model("acme/new", &[("acme", "up")]));
+    let second = format!(
+        "{OPEN}{}{}",
+        provider("acme", "Acme", &m.base_url(), ""),
+        model("acme/new", &[("acme", "up")])
+    );
     std::fs::write(&path, second).unwrap();
     assert!(server::reload(&gw.state, &path));
     assert_eq!(gw.post_chat(&chat("acme/new")).await.status(), 200);
@@ -56,20 +85,31 @@ async fn reload_swaps_the_config_atomically_and_rejects_a_bad_file() {
 
     std::fs::write(&path, "[[providers]]\nslug = 1\n").unwrap();
     assert!(!server::reload(&gw.state, &path), "a bad file is rejected");
-    assert_eq!(gw.post_chat(&chat("acme/new")).await.status(), 200, "the running config is kept");
+    assert_eq!(
+        gw.post_chat(&chat("acme/new")).await.status(),
+        200,
+        "the running config is kept"
+    );
     let _ = std::fs::remove_file(path);
 }
 
 #[tokio::test]
 async fn shutdown_drains_a_stream_in_flight() {
-    let m = mock(turnout_mock::MockConfig { chunks: 30, chunk_delay_ms: 20, ..fast() }).await;
+    let m = mock(turnout_mock::MockConfig {
+        chunks: 30,
+        chunk_delay_ms: 20,
+        ..fast()
+    })
+    .await;
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}",
         provider("acme", "Acme", &m.base_url(), ""),
         model("acme/chat", &[("acme", "up")])
     ))
     .await;
-    let resp = gw.post_chat(&with(chat("acme/chat"), "stream", json!(true))).await;
+    let resp = gw
+        .post_chat(&with(chat("acme/chat"), "stream", json!(true)))
+        .await;
     assert_eq!(resp.status(), 200);
     let reader = tokio::spawn(sse_lines(resp));
     gw.shutdown().await;

@@ -31,7 +31,10 @@ async fn chunks_carry_our_identity_and_end_with_usage_then_done() {
     let resp = gw.post_chat(&stream_body("acme/chat")).await;
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "text/event-stream");
-    let header_id = resp.headers()["x-generation-id"].to_str().unwrap().to_owned();
+    let header_id = resp.headers()["x-generation-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     let events = sse_lines(resp).await;
 
     assert_eq!(events.last().unwrap(), "data: [DONE]");
@@ -67,7 +70,11 @@ async fn chunks_carry_our_identity_and_end_with_usage_then_done() {
 async fn a_fast_failure_gets_a_real_status_not_a_stream() {
     let (_m, gw) = one_provider(
         MockConfig {
-            fault: Some(Fault::Status { status: 429, retry_after: Some(7), body: None }),
+            fault: Some(Fault::Status {
+                status: 429,
+                retry_after: Some(7),
+                body: None,
+            }),
             ..fast()
         },
         "",
@@ -78,7 +85,10 @@ async fn a_fast_failure_gets_a_real_status_not_a_stream() {
     assert_eq!(resp.headers()["retry-after"], "7");
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["error"]["code"], 429);
-    assert_eq!(body["error"]["metadata"]["error_type"], "rate_limit_exceeded");
+    assert_eq!(
+        body["error"]["metadata"]["error_type"],
+        "rate_limit_exceeded"
+    );
 }
 
 #[tokio::test]
@@ -96,7 +106,8 @@ async fn past_one_second_the_gateway_commits_and_sends_processing_comments() {
     let committed_after = started.elapsed();
     assert_eq!(resp.status(), 200);
     assert!(
-        committed_after >= Duration::from_millis(950) && committed_after < Duration::from_millis(1350),
+        committed_after >= Duration::from_millis(950)
+            && committed_after < Duration::from_millis(1350),
         "status committed after {committed_after:?}"
     );
     let events = sse_lines(resp).await;
@@ -147,12 +158,18 @@ async fn upstream_dropping_after_content_ends_with_an_error_chunk_and_done() {
         .iter()
         .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
         .collect();
-    assert!(!content.is_empty(), "content before the failure reached the client");
+    assert!(
+        !content.is_empty(),
+        "content before the failure reached the client"
+    );
     let last = chunks.last().unwrap();
     assert_eq!(last["choices"][0]["finish_reason"], "error");
     assert_eq!(last["error"]["code"], 502);
     assert_eq!(last["provider"], "Acme AI");
-    assert_eq!(chunks.iter().filter(|c| c.get("error").is_some()).count(), 1);
+    assert_eq!(
+        chunks.iter().filter(|c| c.get("error").is_some()).count(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -214,9 +231,15 @@ async fn a_client_disconnect_cancels_the_upstream_stream() {
     // Read some content, then hang up.
     let first = body.next().await.unwrap().unwrap();
     assert!(first.starts_with(b"data: "));
-    eventually("the mock sees an open stream", || m.stats().open_streams == 1).await;
+    eventually("the mock sees an open stream", || {
+        m.stats().open_streams == 1
+    })
+    .await;
     drop(body);
-    eventually("the upstream stream is cancelled", || m.stats().cancelled == 1).await;
+    eventually("the upstream stream is cancelled", || {
+        m.stats().cancelled == 1
+    })
+    .await;
     assert_eq!(m.stats().open_streams, 0);
     assert_eq!(m.stats().completed, 0);
 }

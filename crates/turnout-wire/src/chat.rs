@@ -376,7 +376,10 @@ mod tests {
         assert_eq!(keys, ["model", "we\"ird", "messages"]);
         assert_eq!(obj.get("we\"ird").map(|v| v.get()), Some(r#"{"x":[1,2]}"#));
         let mut out = Vec::new();
-        write_object(obj.members.iter().map(|(k, v)| (k.as_ref(), v.get())), &mut out);
+        write_object(
+            obj.members.iter().map(|(k, v)| (k.as_ref(), v.get())),
+            &mut out,
+        );
         let back: serde_json::Value = serde_json::from_slice(&out).expect("valid");
         let orig: serde_json::Value = serde_json::from_slice(body).expect("valid");
         assert_eq!(back, orig);

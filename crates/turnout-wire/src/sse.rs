@@ -224,4 +224,14 @@ mod tests {
             assert_eq!(v["object"], "chat.completion.chunk");
         }
     }
+
+    proptest::proptest! {
+        #[test]
+        fn any_bytes_any_split_never_panic_and_agree(input in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400), cut in 0usize..400) {
+            let cut = cut.min(input.len());
+            let whole = decode_all(&[&input]);
+            let split = decode_all(&[&input[..cut], &input[cut..]]);
+            proptest::prop_assert_eq!(whole, split);
+        }
+    }
 }

@@ -16,7 +16,11 @@ use turnout_gateway::{AppState, Runtime, server};
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
-#[command(name = "turnout", version, about = "A self-hosted, OpenRouter-compatible LLM gateway")]
+#[command(
+    name = "turnout",
+    version,
+    about = "A self-hosted, OpenRouter-compatible LLM gateway"
+)]
 struct Cli {
     /// Log format.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
@@ -63,7 +67,10 @@ enum ConfigCommand {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("turnout: cannot start the async runtime: {e}");

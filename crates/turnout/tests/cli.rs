@@ -33,7 +33,11 @@ id = "acme/chat"
 #[test]
 fn config_check_reports_every_problem_with_file_line_and_field() {
     let path = temp_file("bad", BAD);
-    let out = Command::new(BIN).args(["config", "check"]).arg(&path).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     let file = path.display().to_string();
@@ -45,7 +49,9 @@ fn config_check_reports_every_problem_with_file_line_and_field() {
     ] {
         let located = format!("{file}:{line}:");
         assert!(
-            stderr.lines().any(|l| l.starts_with(&located) && l.contains(field)),
+            stderr
+                .lines()
+                .any(|l| l.starts_with(&located) && l.contains(field)),
             "no problem reported at {located} naming {field}:\n{stderr}"
         );
     }
@@ -58,8 +64,16 @@ fn config_check_accepts_a_good_file() {
         "good",
         "[[providers]]\nslug = \"a\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n[[models]]\nid = \"a/b\"\n  [[models.endpoints]]\n  provider = \"a\"\n  prompt_price = \"0.000001\"\n  completion_price = \"0.000002\"\n",
     );
-    let out = Command::new(BIN).args(["config", "check"]).arg(&path).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new(BIN)
+        .args(["config", "check"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let _ = std::fs::remove_file(path);
 }
 
@@ -73,13 +87,20 @@ fn a_bad_config_never_starts_a_server() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains(&format!("{}:3:", path.display())), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:3:", path.display())),
+        "{stderr}"
+    );
     let _ = std::fs::remove_file(path);
 }
 
 #[test]
 fn serve_demo_answers_offline_and_stops_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let mut child = Command::new(BIN)
         .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
         .stdout(Stdio::piped())
@@ -104,7 +125,10 @@ fn serve_demo_answers_offline_and_stops_on_sigterm() {
     assert!(ready, "the demo did not come up");
 
     turnout_gateway::upstream::client::install_crypto_provider();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let body: serde_json::Value = rt.block_on(async {
         reqwest::Client::new()
             .post(format!("http://127.0.0.1:{port}/api/v1/chat/completions"))
@@ -119,7 +143,10 @@ fn serve_demo_answers_offline_and_stops_on_sigterm() {
     assert_eq!(body["model"], "demo/fast");
     assert_eq!(body["provider"], "Fast Mock");
 
-    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let started = Instant::now();
     loop {
@@ -127,7 +154,10 @@ fn serve_demo_answers_offline_and_stops_on_sigterm() {
             assert!(status.success(), "exit after SIGTERM: {status}");
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "did not stop on SIGTERM");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "did not stop on SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

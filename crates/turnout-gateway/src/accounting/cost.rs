@@ -23,9 +23,7 @@ impl Cost {
 /// price (cache prices default to the prompt price).
 pub fn cost_of(pricing: &Pricing, usage: &Usage) -> Cost {
     let cached = usage.cached_tokens().min(usage.prompt_tokens);
-    let written = usage
-        .cache_write_tokens()
-        .min(usage.prompt_tokens - cached);
+    let written = usage.cache_write_tokens().min(usage.prompt_tokens - cached);
     let uncached = usage.prompt_tokens - cached - written;
     let prompt = Decimal::from(uncached) * pricing.prompt
         + Decimal::from(cached) * pricing.cache_read.unwrap_or(pricing.prompt)
@@ -122,8 +120,8 @@ mod tests {
         assert_eq!(c.prompt, d("0.00000135"));
         assert_eq!(c.completion, d("0.000006"));
         assert_eq!(c.total(), d("0.00000735"));
-        let json = serde_json::to_value(usage_out(&pricing(), &usage, Some("stop"))).expect("j");
-        assert_eq!(json["cost"].to_string(), "0.00000735");
+        let json = serde_json::to_string(&usage_out(&pricing(), &usage, Some("stop"))).expect("j");
+        assert!(json.contains(r#""cost":0.00000735,"#), "{json}");
     }
 
     #[test]
@@ -171,6 +169,9 @@ mod tests {
     #[test]
     fn estimates_round_up() {
         let u = estimate_usage(10, 5);
-        assert_eq!((u.prompt_tokens, u.completion_tokens, u.total_tokens), (4, 2, 6));
+        assert_eq!(
+            (u.prompt_tokens, u.completion_tokens, u.total_tokens),
+            (4, 2, 6)
+        );
     }
 }

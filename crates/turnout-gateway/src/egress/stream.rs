@@ -69,7 +69,10 @@ pub async fn respond(
     let mut response = Response::new(Body::from_stream(body));
     *response.status_mut() = StatusCode::OK;
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
     if let Ok(v) = HeaderValue::from_str(&ident.id) {
@@ -144,21 +147,20 @@ impl StreamState {
             }
         }
     }
-
 }
 
 fn record_usage(record: &mut Record, bound: &BoundStream) {
-        let usage = bound.translator.usage();
-        record.tokens = (usage.prompt_tokens, usage.completion_tokens);
-        record.cost = Some(
-            usage_out(
-                &bound.target.endpoint.pricing,
-                &usage,
-                bound.translator.finish_reason,
-            )
-            .cost
-            .0,
-        );
+    let usage = bound.translator.usage();
+    record.tokens = (usage.prompt_tokens, usage.completion_tokens);
+    record.cost = Some(
+        usage_out(
+            &bound.target.endpoint.pricing,
+            &usage,
+            bound.translator.finish_reason,
+        )
+        .cost
+        .0,
+    );
 }
 
 /// The plan failed after the commit: report it in-band under the last model tried.

@@ -65,9 +65,7 @@ impl Authenticator {
     pub fn from_config(auth: &AuthConfig) -> Self {
         Self {
             require_key: auth.require_key,
-            store: Box::new(StaticKeys::new(
-                auth.keys.iter().map(|k| k.expose_secret()),
-            )),
+            store: Box::new(StaticKeys::new(auth.keys.iter().map(|k| k.expose_secret()))),
         }
     }
 
@@ -96,11 +94,11 @@ fn anonymous() -> Principal {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
-        let key = v
-            .strip_prefix("Bearer ")
-            .or_else(|| v.strip_prefix("bearer "))
-            .unwrap_or(v)
-            .trim();
+        let key = match v.split_once(' ') {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
+            _ if v.eq_ignore_ascii_case("bearer") => "",
+            _ => v,
+        };
         return (!key.is_empty()).then_some(key);
     }
     headers
@@ -132,10 +130,22 @@ mod tests {
     fn checks_bearer_keys() {
         let a = auth(true);
         let p = a.authenticate(&headers("Bearer sk-good")).expect("ok");
-        assert_eq!(p.key_hash.as_deref(), Some(hex::encode(digest("sk-good")).as_str()));
-        assert!(matches!(a.authenticate(&headers("Bearer sk-bad")), Err(ApiError::InvalidKey)));
-        assert!(matches!(a.authenticate(&HeaderMap::new()), Err(ApiError::MissingKey)));
-        assert!(matches!(a.authenticate(&headers("Bearer ")), Err(ApiError::MissingKey)));
+        assert_eq!(
+            p.key_hash.as_deref(),
+            Some(hex::encode(digest("sk-good")).as_str())
+        );
+        assert!(matches!(
+            a.authenticate(&headers("Bearer sk-bad")),
+            Err(ApiError::InvalidKey)
+        ));
+        assert!(matches!(
+            a.authenticate(&HeaderMap::new()),
+            Err(ApiError::MissingKey)
+        ));
+        assert!(matches!(
+            a.authenticate(&headers("Bearer ")),
+            Err(ApiError::MissingKey)
+        ));
     }
 
     #[test]

@@ -87,7 +87,10 @@ async fn handle_chat(
     }
     .emit();
     let mut response = (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         done.body,
     )
         .into_response();
@@ -105,6 +108,8 @@ async fn read_body(body: Body, limit: usize) -> Result<Bytes, ApiError> {
         Err(e) if e.is::<http_body_util::LengthLimitError>() => {
             Err(ApiError::PayloadTooLarge { limit })
         }
-        Err(e) => Err(ApiError::invalid(format!("Could not read the request body: {e}"))),
+        Err(e) => Err(ApiError::invalid(format!(
+            "Could not read the request body: {e}"
+        ))),
     }
 }

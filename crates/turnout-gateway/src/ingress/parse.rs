@@ -136,7 +136,9 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
                     .unwrap_or_default()
             }
             "messages" => prompt_chars = Some(check_messages(raw)?),
-            "stream" => stream = field::<Option<bool>>("stream", raw, "a boolean")?.unwrap_or(false),
+            "stream" => {
+                stream = field::<Option<bool>>("stream", raw, "a boolean")?.unwrap_or(false)
+            }
             "temperature" => number_in("temperature", raw, 0.0, 2.0, false)?,
             "top_p" => number_in("top_p", raw, 0.0, 1.0, true)?,
             "frequency_penalty" => number_in("frequency_penalty", raw, -2.0, 2.0, false)?,
@@ -185,7 +187,9 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
                 if let Some(s) = &s
                     && s.chars().count() > 256
                 {
-                    return Err(ApiError::invalid("`session_id` must be at most 256 characters"));
+                    return Err(ApiError::invalid(
+                        "`session_id` must be at most 256 characters",
+                    ));
                 }
                 session_id = s;
             }
@@ -234,14 +238,23 @@ fn strip_position(msg: &str) -> &str {
     msg.rsplit_once(" at line ").map_or(msg, |(m, _)| m)
 }
 
-const ROLES: &[&str] = &["system", "developer", "user", "assistant", "tool", "function"];
+const ROLES: &[&str] = &[
+    "system",
+    "developer",
+    "user",
+    "assistant",
+    "tool",
+    "function",
+];
 
 /// Checks the message list and returns its text length in characters.
 fn check_messages(raw: &RawValue) -> Result<usize, ApiError> {
     let items: Vec<&RawValue> = serde_json::from_str(raw.get())
         .map_err(|_| ApiError::invalid("`messages` must be an array of messages"))?;
     if items.is_empty() {
-        return Err(ApiError::invalid("`messages` must contain at least one message"));
+        return Err(ApiError::invalid(
+            "`messages` must contain at least one message",
+        ));
     }
     let mut chars = 0;
     for (i, item) in items.iter().enumerate() {
@@ -296,19 +309,21 @@ fn content_chars(content: &RawValue) -> Option<usize> {
 }
 
 fn check_stop(raw: &RawValue) -> Result<(), ApiError> {
-    #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Stop {
-        One(serde::de::IgnoredAny),
-        Many(Vec<String>),
+    let expected = "a string or an array of strings";
+    match serde_json::from_str::<serde_json::Value>(raw.get()) {
+        Ok(serde_json::Value::Null | serde_json::Value::String(_)) => Ok(()),
+        Ok(serde_json::Value::Array(items)) if items.iter().all(serde_json::Value::is_string) => {
+            if items.len() > 4 {
+                Err(ApiError::invalid("`stop` takes at most 4 sequences"))
+            } else {
+                Ok(())
+            }
+        }
+        _ => Err(ApiError::invalid(format!(
+            "`stop` must be {expected}, got {}",
+            short(raw)
+        ))),
     }
-    let stop: Option<Stop> = field("stop", raw, "a string or an array of strings")?;
-    if let Some(Stop::Many(v)) = stop
-        && v.len() > 4
-    {
-        return Err(ApiError::invalid("`stop` takes at most 4 sequences"));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -344,18 +359,54 @@ mod tests {
         let cases: &[(&str, &str)] = &[
             (r#"{"model":"a/b"}"#, "`messages` is required"),
             (r#"{"model":"a/b","messages":[]}"#, "at least one message"),
-            (r#"{"model":"a/b","messages":"hi"}"#, "`messages` must be an array"),
-            (r#"{"model":"a/b","messages":[{"content":"x"}]}"#, "`messages[0]`"),
-            (r#"{"model":"a/b","messages":[{"role":"robot","content":"x"}]}"#, "messages[0].role"),
-            (r#"{"model":"a/b","messages":[{"role":"user","content":5}]}"#, "messages[0].content"),
-            (r#"{"messages":[{"role":"user","content":"x"}]}"#, "`model` is required"),
-            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"temperature":3}"#, "`temperature` must be in [0, 2]"),
-            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#, "`temperature` must be a number"),
-            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"top_p":0}"#, "`top_p` must be in (0, 1]"),
-            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#, "`max_tokens` must be at least 1"),
-            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"max_tokens":1.5}"#, "`max_tokens` must be an integer"),
-            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#, "`stream` must be a boolean"),
-            (r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#, "at most 4"),
+            (
+                r#"{"model":"a/b","messages":"hi"}"#,
+                "`messages` must be an array",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"content":"x"}]}"#,
+                "`messages[0]`",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"robot","content":"x"}]}"#,
+                "messages[0].role",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"user","content":5}]}"#,
+                "messages[0].content",
+            ),
+            (
+                r#"{"messages":[{"role":"user","content":"x"}]}"#,
+                "`model` is required",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"temperature":3}"#,
+                "`temperature` must be in [0, 2]",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"temperature":"hot"}"#,
+                "`temperature` must be a number",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"top_p":0}"#,
+                "`top_p` must be in (0, 1]",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"max_tokens":0}"#,
+                "`max_tokens` must be at least 1",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"max_tokens":1.5}"#,
+                "`max_tokens` must be an integer",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"stream":"yes"}"#,
+                "`stream` must be a boolean",
+            ),
+            (
+                r#"{"model":"a/b","messages":[{"role":"user","content":"x"}],"stop":["a","b","c","d","e"]}"#,
+                "at most 4",
+            ),
             (r#"[1,2]"#, "must be a JSON object"),
         ];
         for (body, want) in cases {
@@ -380,5 +431,21 @@ mod tests {
     fn nulls_are_accepted_for_nullable_fields() {
         parse_chat(br#"{"model":"a/b","messages":[{"role":"assistant","content":null}],"temperature":null,"max_tokens":null,"stop":null}"#)
             .expect("nulls are fine");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_bodies_never_panic(body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+            let _ = parse_chat(&body);
+        }
+
+        #[test]
+        fn arbitrary_json_values_in_known_fields_never_panic(
+            key in proptest::sample::select(vec!["model", "models", "messages", "stream", "temperature", "top_p", "max_tokens", "stop", "provider", "session_id", "top_logprobs", "n"]),
+            value in proptest::sample::select(vec!["null", "true", "-1", "1e309", "0.5", "\"x\"", "[]", "{}", "[1,\"a\",null]", "{\"role\":\"user\"}", "[{\"role\":\"user\",\"content\":[{\"type\":\"text\"}]}]"]),
+        ) {
+            let body = format!(r#"{{"model":"a/b","messages":[{{"role":"user","content":"x"}}],"{key}":{value}}}"#);
+            let _ = parse_chat(body.as_bytes());
+        }
     }
 }

@@ -13,7 +13,9 @@ use crate::upstream::client::build_client;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error("provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included)")]
+    #[error(
+        "provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included)"
+    )]
     UnsupportedKind { slug: String, kind: String },
     #[error("provider `{slug}`: cannot build its HTTP client: {source}")]
     Client {
@@ -80,12 +82,8 @@ impl Model {
     }
 
     pub fn context_length(&self) -> Option<u64> {
-        self.context_length.or_else(|| {
-            self.endpoints
-                .iter()
-                .filter_map(|e| e.context_length)
-                .max()
-        })
+        self.context_length
+            .or_else(|| self.endpoints.iter().filter_map(|e| e.context_length).max())
     }
 }
 
@@ -221,7 +219,11 @@ fn build_model(
         .filter_map(|e| {
             // Validation guarantees the provider exists; a stale reference is skipped.
             let (provider, provider_timeouts) = providers.get(&e.provider)?;
-            Some(Arc::new(build_endpoint(e, provider.clone(), *provider_timeouts)))
+            Some(Arc::new(build_endpoint(
+                e,
+                provider.clone(),
+                *provider_timeouts,
+            )))
         })
         .collect();
     Model {

@@ -231,7 +231,11 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
-    let v = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim();
+    let v = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
     if let Ok(secs) = v.parse::<f64>() {
         return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
     }
@@ -263,7 +267,11 @@ fn httpdate_to_unix(s: &str) -> Option<u64> {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
-    let (y, m) = if month <= 2 { (year - 1, month + 9) } else { (year, month - 3) };
+    let (y, m) = if month <= 2 {
+        (year - 1, month + 9)
+    } else {
+        (year, month - 3)
+    };
     let era = y / 400;
     let yoe = y - era * 400;
     let doy = (153 * m + 2) / 5 + day - 1;
@@ -325,7 +333,13 @@ pub async fn complete(
     let request = openai::request(target, input, false);
     let resp = tokio::time::timeout(t.total, request.send())
         .await
-        .map_err(|_| AttemptError::new(FailureClass::Timeout, target, "no answer within the total deadline"))?
+        .map_err(|_| {
+            AttemptError::new(
+                FailureClass::Timeout,
+                target,
+                "no answer within the total deadline",
+            )
+        })?
         .map_err(|e| transport_error(target, &e, "connect"))?;
     if !resp.status().is_success() {
         return Err(error_from_response(target, resp).await);
@@ -333,9 +347,19 @@ pub async fn complete(
     let remaining = t.total.saturating_sub(started.elapsed());
     let body = tokio::time::timeout(remaining, resp.bytes())
         .await
-        .map_err(|_| AttemptError::new(FailureClass::Timeout, target, "no answer within the total deadline"))?
+        .map_err(|_| {
+            AttemptError::new(
+                FailureClass::Timeout,
+                target,
+                "no answer within the total deadline",
+            )
+        })?
         .map_err(|e| {
-            AttemptError::new(FailureClass::BadOutput, target, format!("body cut short: {e}"))
+            AttemptError::new(
+                FailureClass::BadOutput,
+                target,
+                format!("body cut short: {e}"),
+            )
         })?;
     openai::render_completion(&body, target, input, ident)
 }
@@ -397,7 +421,11 @@ impl BoundStream {
         }
         let now = Instant::now();
         if now >= self.total_deadline {
-            return Err(AttemptError::new(FailureClass::Timeout, &self.target, "stream exceeded the total deadline"));
+            return Err(AttemptError::new(
+                FailureClass::Timeout,
+                &self.target,
+                "stream exceeded the total deadline",
+            ));
         }
         let wait = self.idle.min(self.total_deadline - now);
         match tokio::time::timeout(wait, self.body.next()).await {
@@ -417,7 +445,8 @@ impl BoundStream {
             )),
             Ok(None) => {
                 if let Some(event) = self.decoder.finish()
-                    && let Translated::Chunk(b) = self.translator.translate(&event.data, &self.target)?
+                    && let Translated::Chunk(b) =
+                        self.translator.translate(&event.data, &self.target)?
                 {
                     self.ready.push(b);
                 }
@@ -450,7 +479,11 @@ pub async fn open_stream(
     let resp = tokio::time::timeout(t.first_token.min(t.total), request.send())
         .await
         .map_err(|_| {
-            AttemptError::new(FailureClass::Timeout, target, "no first token within the first-token deadline")
+            AttemptError::new(
+                FailureClass::Timeout,
+                target,
+                "no first token within the first-token deadline",
+            )
         })?
         .map_err(|e| transport_error(target, &e, "connect"))?;
     if !resp.status().is_success() {
@@ -470,7 +503,11 @@ pub async fn open_stream(
     while !bound.translator.has_content() {
         let now = Instant::now();
         if now >= first_token_deadline {
-            return Err(AttemptError::new(FailureClass::Timeout, target, "no first token within the first-token deadline"));
+            return Err(AttemptError::new(
+                FailureClass::Timeout,
+                target,
+                "no first token within the first-token deadline",
+            ));
         }
         bound.idle = first_token_deadline - now;
         bound.pull().await.map_err(|mut e| {
@@ -480,7 +517,11 @@ pub async fn open_stream(
             e
         })?;
         if bound.finished && !bound.translator.has_content() {
-            return Err(AttemptError::new(FailureClass::BadOutput, target, "stream ended without content"));
+            return Err(AttemptError::new(
+                FailureClass::BadOutput,
+                target,
+                "stream ended without content",
+            ));
         }
     }
     bound.idle = t.idle;
@@ -497,22 +538,53 @@ mod tests {
             (500, "", FailureClass::ServerError),
             (502, "bad gateway", FailureClass::ServerError),
             (503, "", FailureClass::Overloaded),
-            (529, r#"{"type":"error","error":{"type":"overloaded_error"}}"#, FailureClass::Overloaded),
+            (
+                529,
+                r#"{"type":"error","error":{"type":"overloaded_error"}}"#,
+                FailureClass::Overloaded,
+            ),
             (429, "", FailureClass::RateLimited),
             (408, "", FailureClass::Timeout),
             (504, "", FailureClass::Timeout),
             (524, "", FailureClass::Timeout),
-            (401, r#"{"error":{"message":"Incorrect API key","code":"invalid_api_key"}}"#, FailureClass::Misconfigured),
+            (
+                401,
+                r#"{"error":{"message":"Incorrect API key","code":"invalid_api_key"}}"#,
+                FailureClass::Misconfigured,
+            ),
             (403, "", FailureClass::Misconfigured),
-            (404, r#"{"error":{"message":"model not found"}}"#, FailureClass::Misconfigured),
-            (400, r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#, FailureClass::InvalidRequest { context_length: true }),
-            (400, r#"{"error":{"message":"bad param"}}"#, FailureClass::InvalidRequest { context_length: false }),
-            (400, r#"{"error":{"code":"content_policy_violation","message":"no"}}"#, FailureClass::ContentPolicy),
+            (
+                404,
+                r#"{"error":{"message":"model not found"}}"#,
+                FailureClass::Misconfigured,
+            ),
+            (
+                400,
+                r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#,
+                FailureClass::InvalidRequest {
+                    context_length: true,
+                },
+            ),
+            (
+                400,
+                r#"{"error":{"message":"bad param"}}"#,
+                FailureClass::InvalidRequest {
+                    context_length: false,
+                },
+            ),
+            (
+                400,
+                r#"{"error":{"code":"content_policy_violation","message":"no"}}"#,
+                FailureClass::ContentPolicy,
+            ),
         ];
         for (status, body, want) in cases {
             assert_eq!(classify_status(*status, body).0, *want, "{status} {body}");
         }
-        assert_eq!(classify_status(400, r#"{"error":{"message":"bad param"}}"#).1, "bad param");
+        assert_eq!(
+            classify_status(400, r#"{"error":{"message":"bad param"}}"#).1,
+            "bad param"
+        );
     }
 
     #[test]
@@ -523,8 +595,14 @@ mod tests {
         h.insert("retry-after-ms", "1500".parse().expect("hv"));
         assert_eq!(retry_after(&h), Some(Duration::from_millis(1500)));
         let mut h = HeaderMap::new();
-        h.insert("retry-after", "Sun, 06 Nov 1994 08:49:37 GMT".parse().expect("hv"));
+        h.insert(
+            "retry-after",
+            "Sun, 06 Nov 1994 08:49:37 GMT".parse().expect("hv"),
+        );
         assert_eq!(retry_after(&h), Some(Duration::ZERO));
-        assert_eq!(httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        assert_eq!(
+            httpdate_to_unix("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777)
+        );
     }
 }

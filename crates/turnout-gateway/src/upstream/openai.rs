@@ -8,8 +8,8 @@ use bytes::Bytes;
 use secrecy::ExposeSecret;
 use serde_json::value::RawValue;
 use turnout_wire::chat::{
-    ChatChunk, ChatResult, ChunkChoice, DeltaView, ResultChoice, UpstreamChunk,
-    UpstreamCompletion, Usage, normalize_finish_reason,
+    ChatChunk, ChatResult, ChunkChoice, DeltaView, ResultChoice, UpstreamChunk, UpstreamCompletion,
+    Usage, normalize_finish_reason,
 };
 use turnout_wire::sse::encode_data;
 
@@ -167,7 +167,11 @@ impl StreamTranslator {
         }
         let chunk: UpstreamChunk = serde_json::from_str(data).map_err(|e| AttemptError {
             raw: Some(excerpt(data, 500)),
-            ..AttemptError::new(FailureClass::BadOutput, target, format!("malformed chunk: {e}"))
+            ..AttemptError::new(
+                FailureClass::BadOutput,
+                target,
+                format!("malformed chunk: {e}"),
+            )
         })?;
         if let Some(err) = chunk.error {
             return Err(in_band_error(err, target));
@@ -181,7 +185,8 @@ impl StreamTranslator {
         let mut choices = Vec::with_capacity(chunk.choices.len());
         for c in &chunk.choices {
             let delta = c.delta;
-            if let Some(view) = delta.and_then(|d| serde_json::from_str::<DeltaView>(d.get()).ok()) {
+            if let Some(view) = delta.and_then(|d| serde_json::from_str::<DeltaView>(d.get()).ok())
+            {
                 let chars = view.text_chars();
                 self.completion_chars += chars;
                 if chars > 0 {
@@ -221,7 +226,11 @@ impl StreamTranslator {
             error: None,
         };
         let json = serde_json::to_vec(&out).map_err(|e| {
-            AttemptError::new(FailureClass::BadOutput, target, format!("cannot re-encode chunk: {e}"))
+            AttemptError::new(
+                FailureClass::BadOutput,
+                target,
+                format!("cannot re-encode chunk: {e}"),
+            )
         })?;
         Ok(Translated::Chunk(encode_data(&json)))
     }

@@ -73,7 +73,11 @@ fn architecture(m: &Model) -> Value {
 
 fn model_json(m: &Model, id: &str, created: u64) -> Value {
     let cheapest = m.cheapest();
-    let mut params: Vec<String> = m.endpoints.iter().flat_map(|e| supported_parameters(e)).collect();
+    let mut params: Vec<String> = m
+        .endpoints
+        .iter()
+        .flat_map(|e| supported_parameters(e))
+        .collect();
     params.sort();
     params.dedup();
     json!({
