@@ -132,9 +132,9 @@ impl ApiError {
             }
             Self::Upstream { attempts } => {
                 if let Some(a) = decisive(attempts) {
-                    metadata.insert("provider_name".into(), Value::from(a.provider.clone()));
+                    metadata.insert("provider_name".into(), Value::from(&*a.provider));
                     if let Some(raw) = &a.raw {
-                        metadata.insert("raw".into(), Value::from(raw.clone()));
+                        metadata.insert("raw".into(), Value::from(&**raw));
                     }
                     if let Some(code) = a.upstream_status {
                         metadata.insert("provider_code".into(), Value::from(code));

@@ -1,5 +1,7 @@
 //! `GET /models`, `/models/{author}/{slug}/endpoints` and `/providers`.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;
@@ -12,9 +14,7 @@ async fn gateway() -> (turnout_mock::MockServer, Gateway) {
         provider("a", "Alpha", &m.base_url(), ""),
         provider("b", "Beta", &m.base_url(), ""),
         // Beta is cheaper: the model's listed price is its cheapest endpoint's.
-        format!(
-            "[[models]]\nid = \"acme/chat\"\nname = \"Acme Chat\"\ncontext_length = 8192\n  [[models.endpoints]]\n  provider = \"a\"\n  prompt_price = \"0.000002\"\n  completion_price = \"0.000008\"\n  [[models.endpoints]]\n  provider = \"b\"\n  prompt_price = \"0.0000005\"\n  completion_price = \"0.0000015\"\n  cache_read_price = \"0.00000005\"\n  max_completion_tokens = 2048\n  quantization = \"fp8\"\n"
-        ),
+        "[[models]]\nid = \"acme/chat\"\nname = \"Acme Chat\"\ncontext_length = 8192\n  [[models.endpoints]]\n  provider = \"a\"\n  prompt_price = \"0.000002\"\n  completion_price = \"0.000008\"\n  [[models.endpoints]]\n  provider = \"b\"\n  prompt_price = \"0.0000005\"\n  completion_price = \"0.0000015\"\n  cache_read_price = \"0.00000005\"\n  max_completion_tokens = 2048\n  quantization = \"fp8\"\n",
     );
     let gw = Gateway::start(&toml).await;
     (m, gw)

@@ -1,5 +1,7 @@
 //! Non-streaming chat completions end to end through an OpenAI-compatible upstream.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

@@ -1,5 +1,7 @@
 //! Operations: health, readiness, metrics, atomic reload, and draining streams on shutdown.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use common::*;

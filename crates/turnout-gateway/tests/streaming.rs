@@ -1,6 +1,8 @@
 //! Streaming: chunk relabelling, final usage chunk, the 1 s commit rule with keep-alive
 //! comments, in-band errors after content, and cancellation on client disconnect.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod common;
 
 use std::time::{Duration, Instant};

@@ -1,6 +1,8 @@
 //! The binary as users run it: `config check`, a bad config refusing to start, and
 //! `serve --demo` answering offline.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

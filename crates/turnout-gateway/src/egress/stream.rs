@@ -168,7 +168,7 @@ fn plan_error_chunk(ident: &ResponseIdentity, requested_model: &str, e: &ApiErro
     let (model, provider) = match e {
         ApiError::Upstream { attempts } => attempts
             .last()
-            .map(|a| (a.model.as_str(), a.provider.as_str()))
+            .map(|a| (&*a.model, &*a.provider))
             .unwrap_or((requested_model, "")),
         _ => (requested_model, ""),
     };

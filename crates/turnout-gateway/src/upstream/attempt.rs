@@ -75,15 +75,15 @@ impl FailureClass {
 pub struct AttemptError {
     pub class: FailureClass,
     /// Display name of the provider.
-    pub provider: String,
-    pub provider_slug: String,
+    pub provider: Box<str>,
+    pub provider_slug: Box<str>,
     /// Our model id.
-    pub model: String,
+    pub model: Box<str>,
     pub upstream_status: Option<u16>,
     /// What happened, for logs and for client-fault messages.
-    pub detail: String,
+    pub detail: Box<str>,
     /// Excerpt of the upstream's body, when it sent one.
-    pub raw: Option<String>,
+    pub raw: Option<Box<str>>,
     pub retry_after: Option<Duration>,
 }
 
@@ -91,11 +91,11 @@ impl AttemptError {
     pub fn new(class: FailureClass, target: &Target, detail: impl Into<String>) -> Self {
         Self {
             class,
-            provider: target.endpoint.provider.name.clone(),
-            provider_slug: target.endpoint.provider.slug.clone(),
-            model: target.model_id.clone(),
+            provider: target.endpoint.provider.name.as_str().into(),
+            provider_slug: target.endpoint.provider.slug.as_str().into(),
+            model: target.model_id.as_str().into(),
             upstream_status: None,
-            detail: detail.into(),
+            detail: detail.into().into_boxed_str(),
             raw: None,
             retry_after: None,
         }
@@ -155,7 +155,7 @@ impl AttemptError {
                 self.detail
             ),
             FailureClass::InvalidRequest { .. } | FailureClass::ContentPolicy => {
-                self.detail.clone()
+                self.detail.to_string()
             }
         }
     }
@@ -309,7 +309,7 @@ async fn error_from_response(target: &Target, resp: reqwest::Response) -> Attemp
     let (class, message) = classify_status(status, &text);
     let mut err = AttemptError::new(class, target, message);
     err.upstream_status = Some(status);
-    err.raw = (!text.is_empty()).then(|| excerpt(&text, 2000));
+    err.raw = (!text.is_empty()).then(|| excerpt(&text, 2000).into());
     err.retry_after = wait;
     err
 }
@@ -512,7 +512,7 @@ pub async fn open_stream(
         bound.idle = first_token_deadline - now;
         bound.pull().await.map_err(|mut e| {
             if e.class == FailureClass::Timeout {
-                e.detail = "no first token within the first-token deadline".to_owned();
+                e.detail = "no first token within the first-token deadline".into();
             }
             e
         })?;

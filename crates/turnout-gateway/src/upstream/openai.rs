@@ -46,7 +46,7 @@ pub fn render_completion(
     ident: &ResponseIdentity,
 ) -> Result<Completed, AttemptError> {
     let bad = |detail: String| AttemptError {
-        raw: Some(excerpt(&String::from_utf8_lossy(body), 500)),
+        raw: Some(excerpt(&String::from_utf8_lossy(body), 500).into()),
         ..AttemptError::new(FailureClass::BadOutput, target, detail)
     };
     if body.iter().all(u8::is_ascii_whitespace) {
@@ -166,7 +166,7 @@ impl StreamTranslator {
             return Ok(Translated::Done);
         }
         let chunk: UpstreamChunk = serde_json::from_str(data).map_err(|e| AttemptError {
-            raw: Some(excerpt(data, 500)),
+            raw: Some(excerpt(data, 500).into()),
             ..AttemptError::new(
                 FailureClass::BadOutput,
                 target,
@@ -249,7 +249,7 @@ fn in_band_error(err: &RawValue, target: &Target) -> AttemptError {
     let (class, message) = classify_status(status, &wrapped);
     AttemptError {
         upstream_status: Some(status),
-        raw: Some(excerpt(err.get(), 2000)),
+        raw: Some(excerpt(err.get(), 2000).into()),
         ..AttemptError::new(class, target, message)
     }
 }

@@ -1,6 +1,6 @@
 //! Test harness: mock providers and a gateway on loopback ports chosen by the OS.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
