@@ -263,3 +263,19 @@ fn build_endpoint(
         timeouts: e.timeouts.merged(provider_timeouts).resolved(),
     }
 }
+
+/// A one-endpoint target for unit tests of adapters and cost (no network is touched).
+#[cfg(test)]
+pub(crate) fn test_target(prompt_price: &str, completion_price: &str) -> Target {
+    let toml = format!(
+        "[[providers]]\nslug = \"acme\"\nname = \"Acme AI\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+         [[models]]\nid = \"acme/chat\"\n  [[models.endpoints]]\n  provider = \"acme\"\n  upstream_model = \"up\"\n  \
+         prompt_price = \"{prompt_price}\"\n  completion_price = \"{completion_price}\"\n"
+    );
+    let config = turnout_config::load_str(&toml, "test.toml").expect("valid");
+    let catalog = Catalog::build(&config).expect("catalog");
+    catalog
+        .resolve("acme/chat")
+        .and_then(|t| t.into_iter().next())
+        .expect("target")
+}

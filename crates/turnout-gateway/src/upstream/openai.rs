@@ -253,3 +253,202 @@ fn in_band_error(err: &RawValue, target: &Target) -> AttemptError {
         ..AttemptError::new(class, target, message)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::catalog::test_target;
+    use turnout_wire::sse::SseDecoder;
+
+    const FIXTURES: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/openai/"
+    );
+
+    fn fixture(name: &str) -> String {
+        std::fs::read_to_string(format!("{FIXTURES}{name}")).expect("fixture")
+    }
+
+    fn ident() -> ResponseIdentity {
+        ResponseIdentity {
+            id: "gen-1-abcdefghijklmnopqrst".into(),
+            created: 1,
+        }
+    }
+
+    /// Runs a whole upstream SSE body through the translator.
+    fn translate_sse(body: &str) -> (StreamTranslator, Vec<serde_json::Value>, bool) {
+        let target = test_target("0.000001", "0.000002");
+        let mut t = StreamTranslator::new(ident(), 10);
+        let mut d = SseDecoder::new();
+        d.push(body.as_bytes());
+        let mut out = Vec::new();
+        let mut done = false;
+        while let Some(ev) = d.next_event().or_else(|| d.finish()) {
+            match t.translate(&ev.data, &target).expect("translates") {
+                Translated::Chunk(b) => {
+                    let text = std::str::from_utf8(&b).expect("utf8");
+                    let json = text
+                        .strip_prefix("data: ")
+                        .and_then(|s| s.strip_suffix("\n\n"))
+                        .expect("sse frame");
+                    out.push(serde_json::from_str(json).expect("json"));
+                }
+                Translated::Nothing => {}
+                Translated::Done => done = true,
+            }
+        }
+        (t, out, done)
+    }
+
+    #[test]
+    fn tool_call_streams_keep_every_fragment() {
+        let body = fixture(
+            "openai-python__stream_parallel_tool_calls__test_parse_multiple_pydantic_tools.sse",
+        );
+        let (t, chunks, done) = translate_sse(&body);
+        assert!(done && t.has_content() && t.finished());
+        assert_eq!(t.finish_reason, Some("tool_calls"));
+        // Upstream argument fragments, concatenated per tool index, survive byte for byte.
+        let collect = |chunks: &[serde_json::Value]| {
+            let mut args: std::collections::BTreeMap<u64, String> = Default::default();
+            for c in chunks {
+                for call in c["choices"][0]["delta"]["tool_calls"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let i = call["index"].as_u64().expect("index");
+                    args.entry(i)
+                        .or_default()
+                        .push_str(call["function"]["arguments"].as_str().unwrap_or(""));
+                }
+            }
+            args
+        };
+        let upstream: Vec<serde_json::Value> = body
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).expect("fixture json"))
+            .collect();
+        assert_eq!(collect(&chunks), collect(&upstream));
+        assert!(collect(&chunks).len() >= 2);
+        for c in &chunks {
+            assert_eq!(c["id"], "gen-1-abcdefghijklmnopqrst");
+            assert_eq!(c["model"], "acme/chat");
+            assert_eq!(c["provider"], "Acme AI");
+        }
+    }
+
+    #[test]
+    fn length_finish_and_usage_are_captured() {
+        let (t, chunks, _) = translate_sse(&fixture(
+            "openai-python__stream_finish_length_usage__test_parse_max_tokens_reached.sse",
+        ));
+        assert_eq!(t.finish_reason, Some("length"));
+        let last = chunks.last().expect("chunks");
+        assert_eq!(last["choices"][0]["finish_reason"], "length");
+        assert_eq!(last["choices"][0]["native_finish_reason"], "length");
+        let usage = t.usage();
+        assert_eq!((usage.prompt_tokens, usage.completion_tokens), (79, 1));
+    }
+
+    #[test]
+    fn refusals_count_as_content() {
+        let (t, chunks, _) = translate_sse(&fixture(
+            "openai-python__stream_refusal__test_parse_pydantic_model_refusal.sse",
+        ));
+        assert!(t.has_content());
+        let refusal: String = chunks
+            .iter()
+            .filter_map(|c| c["choices"][0]["delta"]["refusal"].as_str())
+            .collect();
+        assert!(refusal.starts_with("I'm sorry"), "{refusal}");
+    }
+
+    #[test]
+    fn a_stream_without_usage_is_estimated_not_zero() {
+        let body = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hello world!\"}}]}\n\n\
+                    data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\ndata: [DONE]\n\n";
+        let (t, _, _) = translate_sse(body);
+        let u = t.usage();
+        assert_eq!((u.prompt_tokens, u.completion_tokens), (4, 3));
+    }
+
+    #[test]
+    fn an_in_band_error_chunk_is_classified() {
+        let target = test_target("0", "0");
+        let mut t = StreamTranslator::new(ident(), 0);
+        let err = t
+            .translate(r#"{"error":{"code":429,"message":"slow down"}}"#, &target)
+            .err()
+            .expect("error");
+        assert_eq!(err.class, FailureClass::RateLimited);
+        let err = t.translate("not json", &target).err().expect("error");
+        assert_eq!(err.class, FailureClass::BadOutput);
+    }
+
+    #[test]
+    fn a_real_completion_is_relabelled_and_priced() {
+        let target = test_target("0.0000001", "0.0000004");
+        let input = crate::ingress::parse::parse_chat(
+            br#"{"model":"acme/chat","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .expect("input");
+        let body = fixture("vercel-ai__openai-text.json");
+        let done = render_completion(body.as_bytes(), &target, &input, &ident()).expect("renders");
+        let out: serde_json::Value = serde_json::from_slice(&done.body).expect("json");
+        let up: serde_json::Value = serde_json::from_str(&body).expect("json");
+        assert_eq!(out["id"], "gen-1-abcdefghijklmnopqrst");
+        assert_eq!(out["model"], "acme/chat");
+        assert_eq!(out["provider"], "Acme AI");
+        assert_eq!(
+            out["choices"][0]["message"], up["choices"][0]["message"],
+            "message kept as is"
+        );
+        assert_eq!(out["usage"]["prompt_tokens"], up["usage"]["prompt_tokens"]);
+        assert_eq!(
+            done.usage.completion_tokens,
+            up["usage"]["completion_tokens"].as_u64().expect("n")
+        );
+        assert!(done.cost > rust_decimal::Decimal::ZERO);
+    }
+
+    #[test]
+    fn real_openai_error_bodies_classify_as_the_table_says() {
+        let read = |n: &str| fixture(n);
+        let (c, m) = classify_status(
+            401,
+            &read("real-capture__error_401_invalid_api_key.FROM_PY_REPR.json"),
+        );
+        assert_eq!(c, FailureClass::Misconfigured);
+        assert!(m.starts_with("Incorrect API key"));
+        assert_eq!(
+            classify_status(
+                429,
+                &read("real-capture__error_429_rate_limit_tpm.FROM_PY_REPR.json")
+            )
+            .0,
+            FailureClass::RateLimited
+        );
+        assert_eq!(
+            classify_status(
+                500,
+                &read("real-capture__error_500_server_error.FROM_PY_REPR.json")
+            )
+            .0,
+            FailureClass::ServerError
+        );
+        assert_eq!(
+            classify_status(
+                400,
+                &read("vercel-ai__reasoning-model-legacy-parameter-error.json")
+            )
+            .0,
+            FailureClass::InvalidRequest {
+                context_length: false
+            }
+        );
+    }
+}
