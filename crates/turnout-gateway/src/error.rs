@@ -32,8 +32,6 @@ pub enum ApiError {
     /// Every candidate of the plan failed; the list holds each attempt in order.
     #[error("{}", upstream_message(.attempts))]
     Upstream { attempts: Vec<AttemptError> },
-    #[error("Service is shutting down")]
-    ShuttingDown,
     #[error("Internal Server Error")]
     Internal { detail: String },
 }
@@ -73,7 +71,6 @@ impl ApiError {
             Self::Upstream { attempts } => decisive(attempts)
                 .and_then(|a| StatusCode::from_u16(a.client_status()).ok())
                 .unwrap_or(StatusCode::BAD_GATEWAY),
-            Self::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -90,7 +87,6 @@ impl ApiError {
             Self::Upstream { attempts } => decisive(attempts)
                 .map(AttemptError::error_type)
                 .unwrap_or(ErrorType::ProviderUnavailable),
-            Self::ShuttingDown => ErrorType::ProviderUnavailable,
             Self::Internal { .. } => ErrorType::Server,
         })
     }
@@ -116,7 +112,6 @@ impl ApiError {
             Self::Upstream { attempts } => decisive(attempts)
                 .map(|a| a.class.as_str())
                 .unwrap_or("upstream"),
-            Self::ShuttingDown => "shutting_down",
             Self::Internal { .. } => "internal",
         }
     }

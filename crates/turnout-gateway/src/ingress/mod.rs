@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use tracing::Instrument;
 
 use crate::egress::{ResponseIdentity, stream};
 use crate::error::ApiError;
@@ -27,11 +28,17 @@ pub async fn chat_completions(
     body: Body,
 ) -> Response {
     let started = Instant::now();
-    match handle_chat(&state, &headers, body, started).await {
+    let ident = ResponseIdentity::new();
+    let span = tracing::info_span!("chat", generation_id = %ident.id);
+    let result = handle_chat(&state, &headers, body, started, ident.clone())
+        .instrument(span.clone())
+        .await;
+    match result {
         Ok(response) => response,
         Err(e) => {
+            let _enter = span.enter();
             RequestEvent {
-                id: "",
+                id: &ident.id,
                 model: "",
                 provider: "",
                 stream: false,
@@ -54,19 +61,23 @@ async fn handle_chat(
     headers: &HeaderMap,
     body: Body,
     started: Instant,
+    ident: ResponseIdentity,
 ) -> Result<Response, ApiError> {
     let runtime = state.runtime();
     let _principal = runtime.auth.authenticate(headers)?;
     let bytes = read_body(body, runtime.max_body_bytes).await?;
     let input = Arc::new(parse::parse_chat(&bytes)?);
     let plan = Arc::new(Plan::build(&runtime.catalog, &input)?);
-    let ident = ResponseIdentity::new();
 
     if input.stream {
         let requested = input.model.clone();
         let future = {
             let (plan, input, ident) = (plan.clone(), input.clone(), ident.clone());
-            Box::pin(async move { fallback::open_stream(&plan, &input, &ident).await })
+            // The plan may outlive this handler (inside the response body): keep its span.
+            let span = tracing::Span::current();
+            Box::pin(
+                async move { fallback::open_stream(&plan, &input, &ident).await }.instrument(span),
+            )
         };
         return stream::respond(future, ident, requested, started).await;
     }
