@@ -1,5 +1,7 @@
 //! Cancellation accounting, control endpoints, shutdown on drop, many concurrent streams.
 
+#![allow(clippy::disallowed_methods)]
+
 mod common;
 
 use std::time::Duration;

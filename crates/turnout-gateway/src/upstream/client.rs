@@ -16,6 +16,7 @@ pub fn install_crypto_provider() {
 }
 
 /// A keep-alive pool per provider; HTTP/2 is negotiated by ALPN where the upstream offers it.
+#[allow(clippy::disallowed_methods)] // the one place clients are built
 pub fn build_client(timeouts: &ResolvedTimeouts) -> Result<reqwest::Client, reqwest::Error> {
     install_crypto_provider();
     reqwest::Client::builder()

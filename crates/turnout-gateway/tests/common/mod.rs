@@ -1,6 +1,11 @@
 //! Test harness: mock providers and a gateway on loopback ports chosen by the OS.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+#![allow(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::disallowed_methods
+)]
 
 use std::net::SocketAddr;
 use std::time::Duration;
