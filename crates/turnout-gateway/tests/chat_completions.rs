@@ -192,3 +192,31 @@ async fn models_list_falls_back_to_the_next_model_and_bills_it() {
     assert_eq!(body["model"], "b/second");
     assert_eq!(body["provider"], "B");
 }
+
+#[tokio::test]
+async fn a_client_that_gives_up_cancels_the_upstream_request() {
+    let m = mock(turnout_mock::MockConfig {
+        latency_ms: 3000,
+        ..fast()
+    })
+    .await;
+    let gw = Gateway::start(&format!(
+        "{OPEN}{}{}",
+        provider("acme", "Acme", &m.base_url(), ""),
+        model("acme/chat", &[("acme", "up")])
+    ))
+    .await;
+    let result = gw
+        .http
+        .post(gw.url("/api/v1/chat/completions"))
+        .timeout(std::time::Duration::from_millis(300))
+        .json(&chat("acme/chat"))
+        .send()
+        .await;
+    assert!(result.is_err(), "the client timed out");
+    eventually("the upstream request is cancelled", || {
+        m.stats().cancelled == 1
+    })
+    .await;
+    assert_eq!(m.stats().completed, 0);
+}
