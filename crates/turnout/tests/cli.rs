@@ -163,3 +163,118 @@ fn serve_demo_answers_offline_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn config_for(mock_url: &str, model_id: &str) -> String {
+    format!(
+        "[auth]\nrequire_key = false\n[[providers]]\nslug = \"m\"\nkind = \"openai\"\nbase_url = \"{mock_url}\"\n\
+         [[models]]\nid = \"{model_id}\"\n  [[models.endpoints]]\n  provider = \"m\"\n  prompt_price = \"0\"\n  completion_price = \"0\"\n"
+    )
+}
+
+async fn wait_ready(port: u16) {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if let Ok(r) = http
+            .get(format!("http://127.0.0.1:{port}/ready"))
+            .send()
+            .await
+            && r.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("gateway on {port} never became ready");
+}
+
+async fn status_of(port: u16, model: &str) -> u16 {
+    reqwest::Client::new()
+        .post(format!("http://127.0.0.1:{port}/api/v1/chat/completions"))
+        .json(&serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+struct Killed(std::process::Child);
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_reads_turnout_toml_and_reloads_it_on_sighup() {
+    turnout_gateway::upstream::client::install_crypto_provider();
+    let mock = turnout_mock::MockServer::start(turnout_mock::MockConfig::default())
+        .await
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("turnout-cli-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("turnout.toml"),
+        config_for(&mock.base_url(), "m/before"),
+    )
+    .unwrap();
+    let port = free_port();
+    let child = Killed(
+        Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(&dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(port).await;
+    assert_eq!(status_of(port, "m/before").await, 200);
+
+    std::fs::write(
+        dir.join("turnout.toml"),
+        config_for(&mock.base_url(), "m/after"),
+    )
+    .unwrap();
+    let pid = child.0.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let mut reloaded = false;
+    for _ in 0..100 {
+        if status_of(port, "m/after").await == 200 {
+            reloaded = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(reloaded, "SIGHUP did not load the new file");
+    assert_eq!(status_of(port, "m/before").await, 400);
+
+    // A broken file is rejected and the running config kept.
+    std::fs::write(dir.join("turnout.toml"), "[[models]]\nid = 3\n").unwrap();
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(status_of(port, "m/after").await, 200);
+    drop(child);
+    let _ = std::fs::remove_dir_all(dir);
+}
