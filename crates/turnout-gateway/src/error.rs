@@ -25,6 +25,12 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("No endpoints found matching your request for {model}")]
     NoEndpoints { model: String, excluded: Vec<Value> },
+    /// Every endpoint that could serve is cooling down or has its breaker open.
+    #[error("No provider for {model} is available right now; retry after {} s", retry_after.as_secs().max(1))]
+    AllCoolingDown {
+        model: String,
+        retry_after: Duration,
+    },
     #[error("Not found: {path}")]
     RouteNotFound { path: String },
     #[error("Method {method} is not allowed on {path}")]
@@ -68,6 +74,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            Self::AllCoolingDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream { attempts } => decisive(attempts)
                 .and_then(|a| StatusCode::from_u16(a.client_status()).ok())
                 .unwrap_or(StatusCode::BAD_GATEWAY),
@@ -84,6 +91,7 @@ impl ApiError {
                 ErrorType::NotFound
             }
             Self::MethodNotAllowed { .. } => return None,
+            Self::AllCoolingDown { .. } => ErrorType::ProviderUnavailable,
             Self::Upstream { attempts } => decisive(attempts)
                 .map(AttemptError::error_type)
                 .unwrap_or(ErrorType::ProviderUnavailable),
@@ -95,6 +103,7 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Upstream { attempts } => decisive(attempts).and_then(|a| a.retry_after),
+            Self::AllCoolingDown { retry_after, .. } => Some(*retry_after),
             _ => None,
         }
     }
@@ -107,6 +116,7 @@ impl ApiError {
             Self::UnknownModel { .. } | Self::ModelNotFound { .. } => "unknown_model",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::NoEndpoints { .. } => "no_endpoints",
+            Self::AllCoolingDown { .. } => "all_cooling_down",
             Self::RouteNotFound { .. } => "route_not_found",
             Self::MethodNotAllowed { .. } => "method_not_allowed",
             Self::Upstream { attempts } => decisive(attempts)

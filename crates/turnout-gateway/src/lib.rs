@@ -3,6 +3,7 @@
 pub mod accounting;
 pub mod egress;
 pub mod error;
+pub mod health;
 pub mod ingress;
 pub mod ops;
 pub mod routing;
@@ -28,13 +29,15 @@ pub fn app(state: AppState) -> Router {
             "/models/{author}/{slug}/endpoints",
             get(web::catalog::list_endpoints),
         )
-        .route("/providers", get(web::catalog::list_providers));
+        .route("/providers", get(web::catalog::list_providers))
+        .route("/routing/explain", post(ingress::routing_explain));
     Router::new()
         .nest("/api/v1", api.clone())
         .nest("/v1", api)
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
+        .route("/admin/health", get(ops::endpoint_health))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)

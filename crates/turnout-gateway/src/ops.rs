@@ -27,7 +27,8 @@ pub async fn ready(State(state): State<AppState>) -> Response {
     }
 }
 
-pub async fn metrics() -> Response {
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    telemetry::export_breakers(state.health());
     match telemetry::prometheus() {
         Some(handle) => (
             [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -52,4 +53,35 @@ pub async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         method: method.to_string(),
         path: uri.path().to_owned(),
     }
+}
+
+/// `GET /admin/health`: each endpoint's breaker and cool-down, as routing sees them now.
+pub async fn endpoint_health(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    state.runtime().auth.authenticate(&headers)?;
+    let now = std::time::Instant::now();
+    let endpoints: Vec<serde_json::Value> = state
+        .health()
+        .snapshot(now)
+        .into_iter()
+        .map(|(key, breaker, cooling)| {
+            let (provider, model) = key.split_once('|').unwrap_or((&key, ""));
+            let reopens_in_ms = match breaker {
+                crate::health::BreakerState::Open { until } => {
+                    Some(until.saturating_duration_since(now).as_millis() as u64)
+                }
+                _ => None,
+            };
+            json!({
+                "provider": provider,
+                "model": model,
+                "breaker": breaker.as_str(),
+                "reopens_in_ms": reopens_in_ms,
+                "cooling_down_ms": cooling.map(|d| d.as_millis() as u64),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({ "data": endpoints })))
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use turnout_config::Config;
+use turnout_config::{Config, RoutingConfig};
+
+use crate::health::Health;
 
 use crate::ingress::auth::Authenticator;
 use crate::routing::catalog::{Catalog, CatalogError};
@@ -15,6 +17,7 @@ pub struct Runtime {
     pub catalog: Catalog,
     pub auth: Authenticator,
     pub max_body_bytes: usize,
+    pub routing: RoutingConfig,
     /// Unix seconds when this configuration was loaded (the `created` of listed models).
     pub loaded_at: u64,
 }
@@ -25,6 +28,7 @@ impl Runtime {
             catalog: Catalog::build(config)?,
             auth: Authenticator::from_config(&config.auth),
             max_body_bytes: config.server.max_body_bytes,
+            routing: config.routing.clone(),
             loaded_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -40,15 +44,23 @@ pub struct AppState {
 #[derive(Debug)]
 struct Inner {
     runtime: ArcSwap<Runtime>,
+    /// Outlives reloads: endpoints keep their history when the config changes.
+    health: Arc<Health>,
 }
 
 impl AppState {
     pub fn new(runtime: Runtime) -> Self {
+        let health = Arc::new(Health::new(runtime.routing.breaker.clone()));
         Self {
             inner: Arc::new(Inner {
                 runtime: ArcSwap::from_pointee(runtime),
+                health,
             }),
         }
+    }
+
+    pub fn health(&self) -> &Arc<Health> {
+        &self.inner.health
     }
 
     pub fn runtime(&self) -> Arc<Runtime> {
@@ -57,6 +69,9 @@ impl AppState {
 
     /// Replaces the running configuration; requests in flight keep the one they started with.
     pub fn swap(&self, runtime: Runtime) {
+        self.inner
+            .health
+            .set_config(runtime.routing.breaker.clone());
         self.inner.runtime.store(Arc::new(runtime));
     }
 }

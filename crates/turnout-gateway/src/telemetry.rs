@@ -17,6 +17,7 @@ pub const ATTEMPT_DURATION: &str = "turnout_upstream_attempt_duration_seconds";
 pub const TTFT: &str = "gen_ai_server_time_to_first_token_seconds";
 pub const TOKENS: &str = "gen_ai_client_token_usage_total";
 pub const STREAMS_IN_FLIGHT: &str = "turnout_streams_in_flight";
+pub const BREAKER_STATE: &str = "turnout_breaker_state";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -163,5 +164,20 @@ impl InFlightStream {
 impl Drop for InFlightStream {
     fn drop(&mut self) {
         gauge!(STREAMS_IN_FLIGHT).decrement(1.0);
+    }
+}
+
+/// Publishes each endpoint's breaker as a gauge (0 closed, 1 half-open, 2 open) just before a
+/// scrape, so the metric is never stale.
+pub fn export_breakers(health: &crate::health::Health) {
+    for (key, state, _) in health.snapshot(Instant::now()) {
+        let (provider, model) = key.split_once('|').unwrap_or((&key, ""));
+        let value = match state {
+            crate::health::BreakerState::Closed => 0.0,
+            crate::health::BreakerState::HalfOpen { .. } => 1.0,
+            crate::health::BreakerState::Open { .. } => 2.0,
+        };
+        gauge!(BREAKER_STATE, "provider" => provider.to_owned(), "model" => model.to_owned())
+            .set(value);
     }
 }

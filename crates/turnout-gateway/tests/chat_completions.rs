@@ -157,7 +157,9 @@ async fn falls_over_to_the_next_endpoint_and_names_the_one_that_answered() {
         model("x/chat", &[("down", "a"), ("up", "b")])
     ))
     .await;
-    let resp = gw.post_chat(&chat("x/chat")).await;
+    let resp = gw
+        .post_chat(&ordered(chat("x/chat"), &["down", "up"]))
+        .await;
     assert_eq!(resp.status(), 200);
     let body: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(body["provider"], "Up Inc");

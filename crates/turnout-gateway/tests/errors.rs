@@ -273,7 +273,11 @@ async fn an_upstream_400_is_the_clients_error_and_does_not_fall_over() {
         model("x/chat", &[("a", "m"), ("b", "m")])
     ))
     .await;
-    let err = envelope(gw.post_chat(&chat("x/chat")).await, 400).await;
+    let err = envelope(
+        gw.post_chat(&ordered(chat("x/chat"), &["a", "b"])).await,
+        400,
+    )
+    .await;
     assert_eq!(
         err["error"]["metadata"]["error_type"],
         "context_length_exceeded"
@@ -337,7 +341,9 @@ async fn when_everything_fails_the_most_informative_error_wins_and_all_are_liste
         model("x/chat", &[("a", "m"), ("b", "m"), ("c", "m")])
     ))
     .await;
-    let resp = gw.post_chat(&chat("x/chat")).await;
+    let resp = gw
+        .post_chat(&ordered(chat("x/chat"), &["a", "b", "c"]))
+        .await;
     assert_eq!(resp.headers()["retry-after"], "2");
     let err = envelope(resp, 429).await;
     let previous = err["error"]["metadata"]["previous_errors"]

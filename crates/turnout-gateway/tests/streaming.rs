@@ -207,7 +207,9 @@ async fn a_stream_falls_over_before_content_but_not_after() {
         model("x/chat", &[("bad", "a"), ("good", "b")])
     ))
     .await;
-    let resp = gw.post_chat(&stream_body("x/chat")).await;
+    let resp = gw
+        .post_chat(&ordered(stream_body("x/chat"), &["bad", "good"]))
+        .await;
     assert_eq!(resp.status(), 200);
     let events = sse_lines(resp).await;
     let chunks: Vec<serde_json::Value> = events.iter().filter_map(|e| data_json(e)).collect();

@@ -24,6 +24,7 @@ use turnout_wire::sse::{DONE, PROCESSING, encode_data};
 use super::ResponseIdentity;
 use crate::accounting::cost::usage_out;
 use crate::error::ApiError;
+use crate::health::Health;
 use crate::telemetry::{InFlightStream, RequestEvent};
 use crate::upstream::attempt::{AttemptError, BoundStream, Next};
 
@@ -39,6 +40,7 @@ pub async fn respond(
     ident: ResponseIdentity,
     requested_model: String,
     started: Instant,
+    health: Arc<Health>,
 ) -> Result<Response, ApiError> {
     let phase = match tokio::time::timeout(COMMIT_AFTER, &mut plan).await {
         Ok(Ok(bound)) => Phase::Streaming(Box::new(bound)),
@@ -60,6 +62,8 @@ pub async fn respond(
             outcome: None,
             tokens: (0, 0),
             cost: None,
+            endpoint: None,
+            health,
             _in_flight: InFlightStream::start(),
         },
     };
@@ -122,6 +126,7 @@ impl StreamState {
                         self.record.ttft = Some(self.record.started.elapsed());
                         self.record.provider = bound.target.endpoint.provider.name.clone();
                         self.record.model = bound.target.model_id.clone();
+                        self.record.endpoint = Some(bound.target.endpoint.key.clone());
                     }
                     match bound.next().await {
                         Next::Chunk(b) => return Some(b),
@@ -246,11 +251,23 @@ struct Record {
     outcome: Option<&'static str>,
     tokens: (u64, u64),
     cost: Option<rust_decimal::Decimal>,
+    /// The serving endpoint's health key, once bound.
+    endpoint: Option<Arc<str>>,
+    health: Arc<Health>,
     _in_flight: InFlightStream,
 }
 
 impl Drop for Record {
     fn drop(&mut self) {
+        // Generation speed after the first token, for throughput sorts and stats.
+        if let (Some(key), Some(ttft), Some("ok")) = (&self.endpoint, self.ttft, self.outcome) {
+            let generating = self.started.elapsed().saturating_sub(ttft).as_secs_f64();
+            if self.tokens.1 > 0 && generating > 0.0 {
+                let now = Instant::now();
+                self.health
+                    .record_timing(key, ttft, Some(self.tokens.1 as f64 / generating), now);
+            }
+        }
         RequestEvent {
             id: &self.id,
             model: &self.model,

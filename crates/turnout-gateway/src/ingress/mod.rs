@@ -63,26 +63,26 @@ async fn handle_chat(
     started: Instant,
     ident: ResponseIdentity,
 ) -> Result<Response, ApiError> {
-    let runtime = state.runtime();
-    let _principal = runtime.auth.authenticate(headers)?;
-    let bytes = read_body(body, runtime.max_body_bytes).await?;
-    let input = Arc::new(parse::parse_chat(&bytes)?);
-    let plan = Arc::new(Plan::build(&runtime.catalog, &input)?);
+    let (input, plan) = admit_and_plan(state, headers, body).await?;
+    let (input, plan) = (Arc::new(input), Arc::new(plan));
+    let health = state.health().clone();
 
     if input.stream {
         let requested = input.model.clone();
         let future = {
-            let (plan, input, ident) = (plan.clone(), input.clone(), ident.clone());
+            let (plan, input, ident, health) =
+                (plan.clone(), input.clone(), ident.clone(), health.clone());
             // The plan may outlive this handler (inside the response body): keep its span.
             let span = tracing::Span::current();
             Box::pin(
-                async move { fallback::open_stream(&plan, &input, &ident).await }.instrument(span),
+                async move { fallback::open_stream(&plan, &input, &ident, &health).await }
+                    .instrument(span),
             )
         };
-        return stream::respond(future, ident, requested, started).await;
+        return stream::respond(future, ident, requested, started, state.health().clone()).await;
     }
 
-    let (done, target) = fallback::complete(&plan, &input, &ident).await?;
+    let (done, target) = fallback::complete(&plan, &input, &ident, &health).await?;
     RequestEvent {
         id: &ident.id,
         model: &target.model_id,
@@ -109,6 +109,58 @@ async fn handle_chat(
         response.headers_mut().insert("x-generation-id", v);
     }
     Ok(response)
+}
+
+/// Authenticates, reads and validates the body, and plans the route.
+async fn admit_and_plan(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(parse::ChatInput, Plan), ApiError> {
+    let runtime = state.runtime();
+    let _principal = runtime.auth.authenticate(headers)?;
+    let bytes = read_body(body, runtime.max_body_bytes).await?;
+    let input = parse::parse_chat(&bytes)?;
+    let plan = Plan::build(
+        &runtime.catalog,
+        &input.route_request(),
+        state.health().as_ref(),
+        Instant::now(),
+        &mut rand::rng(),
+    )?;
+    Ok((input, plan))
+}
+
+/// `POST /api/v1/routing/explain`: the plan a chat request would get right now, and why each
+/// endpoint is in, out, or where it ranks. No upstream is called.
+pub async fn routing_explain(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    let (_, plan) = admit_and_plan(&state, &headers, body).await?;
+    let candidates: Vec<serde_json::Value> = plan
+        .candidates()
+        .enumerate()
+        .map(|(i, c)| {
+            serde_json::json!({
+                "rank": i + 1,
+                "provider": c.target.endpoint.provider.name,
+                "provider_slug": c.target.endpoint.provider.slug,
+                "model": c.target.model_id,
+                "upstream_model": c.target.upstream_model,
+                "why": c.why,
+            })
+        })
+        .collect();
+    let excluded: Vec<serde_json::Value> = plan
+        .excluded
+        .iter()
+        .map(crate::routing::plan::Exclusion::to_json)
+        .collect();
+    Ok(axum::Json(
+        serde_json::json!({"data": {"candidates": candidates, "excluded": excluded}}),
+    ))
 }
 
 /// Reads the whole body, whatever its `Content-Type` (so `curl -d` works), up to the limit.

@@ -9,6 +9,37 @@ use serde_json::value::RawValue;
 use turnout_wire::chat::{MessageView, RawObject};
 
 use crate::error::ApiError;
+use crate::routing::plan::RouteRequest;
+use crate::routing::preferences::{Partition, Preferences};
+
+/// Parameters whose support differs between endpoints (`provider.require_parameters`).
+const PARAMETERS: &[&str] = &[
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "response_format",
+    "structured_outputs",
+    "temperature",
+    "top_p",
+    "top_k",
+    "min_p",
+    "top_a",
+    "frequency_penalty",
+    "presence_penalty",
+    "repetition_penalty",
+    "logit_bias",
+    "logprobs",
+    "top_logprobs",
+    "seed",
+    "stop",
+    "max_tokens",
+    "reasoning",
+    "include_reasoning",
+    "reasoning_effort",
+    "web_search_options",
+    "verbosity",
+    "prediction",
+];
 
 /// Members that are OpenRouter's routing vocabulary (or that we set ourselves): never forwarded.
 const NOT_FORWARDED: &[&str] = &[
@@ -40,11 +71,26 @@ pub struct ChatInput {
     /// Characters of message text, for estimates.
     pub prompt_chars: usize,
     pub session_id: Option<String>,
+    pub preferences: Preferences,
+    /// Which of [`PARAMETERS`] the request uses (non-null).
+    pub params_used: Vec<&'static str>,
     /// The forwarded members as JSON text without braces (`"k":v,"k2":v2`), or empty.
     pub forward: Vec<u8>,
 }
 
 impl ChatInput {
+    /// What routing needs from this request.
+    pub fn route_request(&self) -> RouteRequest {
+        RouteRequest {
+            models: std::iter::once(self.model.clone())
+                .chain(self.models.iter().cloned())
+                .collect(),
+            preferences: self.preferences.clone(),
+            params_used: self.params_used.clone(),
+            max_tokens: self.max_tokens,
+        }
+    }
+
     /// The upstream body for one endpoint.
     pub fn upstream_body(&self, upstream_model: &str, stream: bool) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.forward.len() + upstream_model.len() + 80);
@@ -127,8 +173,22 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
     let mut max_completion_tokens = None;
     let mut session_id = None;
     let mut prompt_chars = None;
+    let mut preferences = Preferences::default();
+    let mut route_partition = None;
+    let mut params_used = Vec::new();
 
     for (key, raw) in &obj.members {
+        let name = if key == "max_completion_tokens" {
+            "max_tokens"
+        } else {
+            key.as_ref()
+        };
+        if let Some(p) = PARAMETERS.iter().find(|p| **p == name)
+            && raw.get() != "null"
+            && !params_used.contains(p)
+        {
+            params_used.push(*p);
+        }
         match key.as_ref() {
             "model" => model = field::<Option<String>>("model", raw, "a string")?,
             "models" => {
@@ -175,12 +235,20 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
             "tools" => {
                 field::<Option<Vec<serde_json::Value>>>("tools", raw, "an array")?;
             }
-            "provider" => {
-                field::<Option<serde_json::Map<String, serde_json::Value>>>(
-                    "provider",
-                    raw,
-                    "an object",
-                )?;
+            "provider" => preferences = Preferences::parse(Some(raw))?,
+            "route" => {
+                route_partition =
+                    match field::<Option<String>>("route", raw, "a string")?.as_deref() {
+                        None => None,
+                        // Deprecated aliases of provider.sort.partition.
+                        Some("fallback") => Some(Partition::Model),
+                        Some("sort") => Some(Partition::None),
+                        Some(other) => {
+                            return Err(ApiError::invalid(format!(
+                                "`route` must be \"fallback\" or \"sort\", got \"{other}\""
+                            )));
+                        }
+                    }
             }
             "session_id" => {
                 let s: Option<String> = field("session_id", raw, "a string")?;
@@ -222,6 +290,9 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
         forward.extend_from_slice(raw.get().as_bytes());
     }
 
+    if let (Some(partition), Some(sort)) = (route_partition, preferences.sort.as_mut()) {
+        sort.partition = partition;
+    }
     let max_tokens = max_completion_tokens.or(max_tokens).map(|v| v as u64);
     Ok(ChatInput {
         model,
@@ -230,6 +301,8 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
         max_tokens,
         prompt_chars,
         session_id,
+        preferences,
+        params_used,
         forward,
     })
 }

@@ -51,6 +51,8 @@ pub struct Pricing {
 /// for wildcard entries).
 #[derive(Debug)]
 pub struct Endpoint {
+    /// `provider-slug|model-id`: names this endpoint in health, breakers and metrics.
+    pub key: Arc<str>,
     pub provider: Arc<Provider>,
     pub upstream_model: Option<String>,
     pub pricing: Pricing,
@@ -87,6 +89,15 @@ impl Model {
     }
 }
 
+/// A model-id suffix that changes routing rather than the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    /// Sort by throughput; priority-tier endpoints are admitted.
+    Nitro,
+    /// Sort by price; flex-tier endpoints are admitted.
+    Floor,
+}
+
 /// One endpoint chosen for a concrete model id.
 #[derive(Debug, Clone)]
 pub struct Target {
@@ -107,7 +118,14 @@ pub struct Catalog {
 }
 
 /// Variant suffixes that select a sort order rather than another model.
-const VARIANTS: [&str; 2] = [":nitro", ":floor"];
+const VARIANTS: [(&str, Variant); 2] = [(":nitro", Variant::Nitro), (":floor", Variant::Floor)];
+
+/// What a requested model id resolves to.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    pub targets: Vec<Target>,
+    pub variant: Option<Variant>,
+}
 
 impl Catalog {
     pub fn build(config: &Config) -> Result<Catalog, CatalogError> {
@@ -164,19 +182,26 @@ impl Catalog {
     }
 
     /// Resolves a requested id (with an optional `:nitro`/`:floor` variant) to its endpoints.
-    pub fn resolve(&self, requested: &str) -> Option<Vec<Target>> {
-        let id = VARIANTS
+    /// The targets' model id is the id without the variant: that is what is billed.
+    pub fn resolve(&self, requested: &str) -> Option<Resolved> {
+        let (id, variant) = VARIANTS
             .iter()
-            .find_map(|v| requested.strip_suffix(v))
-            .unwrap_or(requested);
+            .find_map(|(suffix, v)| requested.strip_suffix(suffix).map(|id| (id, Some(*v))))
+            .unwrap_or((requested, None));
         if let Some(model) = self.exact.get(id) {
-            return Some(targets(model, id, None));
+            return Some(Resolved {
+                targets: targets(model, id, None),
+                variant,
+            });
         }
         let (prefix, model) = self
             .wildcards
             .iter()
             .find(|(prefix, _)| id.starts_with(prefix.as_str()) && id.len() > prefix.len())?;
-        Some(targets(model, id, Some(&id[prefix.len()..])))
+        Some(Resolved {
+            targets: targets(model, id, Some(&id[prefix.len()..])),
+            variant,
+        })
     }
 
     pub fn get(&self, id: &str) -> Option<&Arc<Model>> {
@@ -219,7 +244,9 @@ fn build_model(
         .filter_map(|e| {
             // Validation guarantees the provider exists; a stale reference is skipped.
             let (provider, provider_timeouts) = providers.get(&e.provider)?;
+            let key: Arc<str> = format!("{}|{}", e.provider, m.id).into();
             Some(Arc::new(build_endpoint(
+                key,
                 e,
                 provider.clone(),
                 *provider_timeouts,
@@ -240,11 +267,13 @@ fn build_model(
 }
 
 fn build_endpoint(
+    key: Arc<str>,
     e: &EndpointConfig,
     provider: Arc<Provider>,
     provider_timeouts: turnout_config::TimeoutsConfig,
 ) -> Endpoint {
     Endpoint {
+        key,
         provider,
         upstream_model: e.upstream_model.clone(),
         pricing: Pricing {
@@ -276,6 +305,6 @@ pub(crate) fn test_target(prompt_price: &str, completion_price: &str) -> Target 
     let catalog = Catalog::build(&config).expect("catalog");
     catalog
         .resolve("acme/chat")
-        .and_then(|t| t.into_iter().next())
+        .and_then(|r| r.targets.into_iter().next())
         .expect("target")
 }

@@ -1,39 +1,525 @@
-//! Step 2: the plan, the ordered candidates for one request: the requested model's endpoints,
-//! then each fallback model's, in order.
+//! Step 2: the plan: the ordered candidates for one request and, for every endpoint left out,
+//! why. Pure: the catalog, the request's preferences, a view of live health and a random
+//! source go in; no IO happens here, so every rule is unit-tested.
+//!
+//! Order of operations, per OpenRouter's documented semantics (spec §2.3, §6):
+//! 1. hard filters: `only`/`ignore`, service tier (admitted by `:nitro`/`:floor`),
+//!    `data_collection`, `zdr`, `quantizations`, `max_price`, `require_parameters`, output
+//!    length; then endpoints whose breaker is open or that are cooling down;
+//! 2. ordering: `order` (then the rest unless `allow_fallbacks: false`), else `sort` (or the
+//!    variant's), else the default: among endpoints without a hard error in the last 30 s, the
+//!    first pick is random weighted by 1/price², the rest follow by price, the recently failed last;
+//! 3. soft preferences (`preferred_max_latency`, `preferred_min_throughput`) move endpoints
+//!    that miss them to the end.
 
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+use serde_json::{Value, json};
+
+use super::catalog::{Catalog, Target, Variant};
+use super::preferences::{Partition, Percentiles, Preferences, Sort, SortBy, provider_matches};
 use crate::error::ApiError;
-use crate::ingress::parse::ChatInput;
-use crate::routing::catalog::{Catalog, Target};
+use turnout_config::{DataCollection, Tier};
+
+/// What routing knows about an endpoint's recent behaviour.
+pub trait HealthView {
+    /// A hard error in live traffic within the last 30 s: such endpoints go last.
+    fn recently_failed(&self, key: &str, now: Instant) -> bool;
+    /// When an open breaker or a 429 cool-down ends, if the endpoint is not usable now.
+    fn unavailable_until(&self, key: &str, now: Instant) -> Option<Instant>;
+    /// Time to first token at a percentile (0–100), in seconds, from recent traffic.
+    fn latency(&self, key: &str, percentile: f64) -> Option<f64>;
+    /// Generated tokens per second at a percentile, from recent traffic.
+    fn throughput(&self, key: &str, percentile: f64) -> Option<f64>;
+}
+
+/// No health data: every endpoint looks fine and unmeasured.
+#[derive(Debug, Default)]
+pub struct NoHealth;
+
+impl HealthView for NoHealth {
+    fn recently_failed(&self, _: &str, _: Instant) -> bool {
+        false
+    }
+    fn unavailable_until(&self, _: &str, _: Instant) -> Option<Instant> {
+        None
+    }
+    fn latency(&self, _: &str, _: f64) -> Option<f64> {
+        None
+    }
+    fn throughput(&self, _: &str, _: f64) -> Option<f64> {
+        None
+    }
+}
+
+/// What the router needs to know about a request.
+#[derive(Debug, Clone, Default)]
+pub struct RouteRequest {
+    /// The model, then each fallback model, in order.
+    pub models: Vec<String>,
+    pub preferences: Preferences,
+    /// Request parameters that endpoints may or may not support (`tools`, `temperature`, …).
+    pub params_used: Vec<&'static str>,
+    /// Requested output length, when given.
+    pub max_tokens: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub target: Target,
+    /// Why it is here, at this rank.
+    pub why: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exclusion {
+    pub provider: String,
+    pub model: String,
+    /// OpenRouter's `excluded_by` vocabulary where one applies (`max_price`, …).
+    pub by: &'static str,
+    pub reason: String,
+}
+
+impl Exclusion {
+    pub fn to_json(&self) -> Value {
+        json!({"provider": self.provider, "model": self.model, "excluded_by": self.by, "reason": self.reason})
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Plan {
-    /// One group per model, in the order they are tried.
-    pub groups: Vec<Vec<Target>>,
+    /// One group per model in `models` order (or a single group with `partition: "none"`).
+    pub groups: Vec<Vec<Candidate>>,
+    pub excluded: Vec<Exclusion>,
 }
 
 impl Plan {
-    pub fn build(catalog: &Catalog, input: &ChatInput) -> Result<Plan, ApiError> {
-        let mut groups = Vec::with_capacity(1 + input.models.len());
-        for id in std::iter::once(&input.model).chain(&input.models) {
-            let targets = catalog
-                .resolve(id)
-                .ok_or_else(|| ApiError::UnknownModel { model: id.clone() })?;
-            if targets.is_empty() {
-                return Err(ApiError::NoEndpoints {
-                    model: id.clone(),
-                    excluded: Vec::new(),
-                });
-            }
-            groups.push(targets);
-        }
-        Ok(Plan { groups })
+    pub fn candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.groups.iter().flatten()
     }
 
-    /// The most expensive candidate's model id, for messages about the whole plan.
-    pub fn primary_model(&self) -> &str {
-        self.groups
-            .first()
-            .and_then(|g| g.first())
-            .map_or("", |t| t.model_id.as_str())
+    pub fn build(
+        catalog: &Catalog,
+        req: &RouteRequest,
+        health: &dyn HealthView,
+        now: Instant,
+        rng: &mut impl Rng,
+    ) -> Result<Plan, ApiError> {
+        let prefs = &req.preferences;
+        let mut groups = Vec::with_capacity(req.models.len());
+        let mut excluded = Vec::new();
+        let mut cooling: Option<Instant> = None;
+        let mut sort_everything: Option<Sort> = None;
+
+        for id in &req.models {
+            let resolved = catalog
+                .resolve(id)
+                .ok_or_else(|| ApiError::UnknownModel { model: id.clone() })?;
+            let variant_sort = resolved.variant.map(|v| Sort {
+                by: match v {
+                    Variant::Nitro => SortBy::Throughput,
+                    Variant::Floor => SortBy::Price,
+                },
+                partition: Partition::Model,
+            });
+            let sort = prefs.sort.or(variant_sort);
+            if matches!(
+                sort,
+                Some(Sort {
+                    partition: Partition::None,
+                    ..
+                })
+            ) {
+                sort_everything = sort;
+            }
+            let mut kept = Vec::new();
+            for t in resolved.targets {
+                if let Some(ex) = filter(&t, req, resolved.variant) {
+                    excluded.push(ex);
+                } else if let Some(until) = health.unavailable_until(&t.endpoint.key, now) {
+                    cooling = Some(cooling.map_or(until, |c| c.min(until)));
+                    excluded.push(exclusion(
+                        &t,
+                        "breaker",
+                        format!(
+                            "breaker open or cooling down for another {} ms",
+                            until.saturating_duration_since(now).as_millis()
+                        ),
+                    ));
+                } else {
+                    kept.push(t);
+                }
+            }
+            groups.push(order(kept, prefs, sort, health, now, rng));
+        }
+
+        if let Some(sort) = sort_everything {
+            let all: Vec<Target> = groups.drain(..).flatten().map(|c| c.target).collect();
+            groups.push(order(all, prefs, Some(sort), health, now, rng));
+        }
+        groups.retain(|g| !g.is_empty());
+        if groups.is_empty() {
+            let model = req.models.first().cloned().unwrap_or_default();
+            // Everything left out only for being unavailable right now: that is an outage.
+            if let Some(until) = cooling
+                && excluded.iter().all(|e| e.by == "breaker")
+            {
+                return Err(ApiError::AllCoolingDown {
+                    model,
+                    retry_after: until
+                        .saturating_duration_since(now)
+                        .max(Duration::from_secs(1)),
+                });
+            }
+            return Err(ApiError::NoEndpoints {
+                model,
+                excluded: excluded.iter().map(Exclusion::to_json).collect(),
+            });
+        }
+        Ok(Plan { groups, excluded })
     }
+}
+
+fn exclusion(t: &Target, by: &'static str, reason: String) -> Exclusion {
+    Exclusion {
+        provider: t.endpoint.provider.name.clone(),
+        model: t.model_id.clone(),
+        by,
+        reason,
+    }
+}
+
+/// Per million tokens, as `max_price` is given.
+fn per_million(per_token: Decimal) -> Decimal {
+    per_token * Decimal::from(1_000_000)
+}
+
+/// The hard filters, in the order a user would look for them.
+fn filter(t: &Target, req: &RouteRequest, variant: Option<Variant>) -> Option<Exclusion> {
+    let prefs = &req.preferences;
+    let e = &t.endpoint;
+    let p = &e.provider;
+    let names = |list: &[String]| list.iter().any(|r| provider_matches(r, &p.slug, &p.name));
+    if !prefs.only.is_empty() && !names(&prefs.only) {
+        return Some(exclusion(
+            t,
+            "allowed_providers",
+            "not in provider.only".into(),
+        ));
+    }
+    if names(&prefs.ignore) {
+        return Some(exclusion(
+            t,
+            "allowed_providers",
+            "in provider.ignore".into(),
+        ));
+    }
+    match (e.tier, variant) {
+        (Some(Tier::Priority), v) if v != Some(Variant::Nitro) => {
+            return Some(exclusion(
+                t,
+                "service_tier",
+                "priority-tier endpoint; use the :nitro variant".into(),
+            ));
+        }
+        (Some(Tier::Flex), v) if v != Some(Variant::Floor) => {
+            return Some(exclusion(
+                t,
+                "service_tier",
+                "flex-tier endpoint; use the :floor variant".into(),
+            ));
+        }
+        _ => {}
+    }
+    if prefs.deny_data_collection && p.data_collection == DataCollection::Allow {
+        return Some(exclusion(
+            t,
+            "data_policy:training",
+            "provider may store or train on data (data_collection: deny)".into(),
+        ));
+    }
+    if prefs.zdr && !e.zdr {
+        return Some(exclusion(
+            t,
+            "data_policy:zdr",
+            "not a zero-data-retention endpoint".into(),
+        ));
+    }
+    if !prefs.quantizations.is_empty() {
+        let q = e.quantization.as_deref().unwrap_or("unknown");
+        if !prefs
+            .quantizations
+            .iter()
+            .any(|w| w.eq_ignore_ascii_case(q))
+        {
+            return Some(exclusion(
+                t,
+                "quantization",
+                format!("quantization {q} not in provider.quantizations"),
+            ));
+        }
+    }
+    let caps = [
+        (
+            "prompt",
+            prefs.max_price.prompt,
+            per_million(e.pricing.prompt),
+        ),
+        (
+            "completion",
+            prefs.max_price.completion,
+            per_million(e.pricing.completion),
+        ),
+        (
+            "request",
+            prefs.max_price.request,
+            e.pricing.request.unwrap_or_default(),
+        ),
+    ];
+    for (what, cap, price) in caps {
+        if let Some(cap) = cap
+            && price > cap
+        {
+            return Some(exclusion(
+                t,
+                "max_price",
+                format!(
+                    "{what} price {} exceeds max_price.{what} {}",
+                    price.normalize(),
+                    cap.normalize()
+                ),
+            ));
+        }
+    }
+    if req.preferences.require_parameters
+        && let Some(supported) = &e.supported_parameters
+        && let Some(missing) = req
+            .params_used
+            .iter()
+            .find(|p| !supported.iter().any(|s| s == *p))
+    {
+        return Some(exclusion(
+            t,
+            "require_parameters",
+            format!("does not support `{missing}`"),
+        ));
+    }
+    if let (Some(wanted), Some(max)) = (req.max_tokens, e.max_completion_tokens)
+        && wanted > max
+    {
+        return Some(exclusion(
+            t,
+            "context_length",
+            format!("max_tokens {wanted} exceeds the endpoint's max_completion_tokens {max}"),
+        ));
+    }
+    None
+}
+
+fn blended_price(t: &Target) -> Decimal {
+    t.endpoint.pricing.prompt + t.endpoint.pricing.completion
+}
+
+/// Orders one group's endpoints (all of them passed the filters).
+fn order(
+    targets: Vec<Target>,
+    prefs: &Preferences,
+    sort: Option<Sort>,
+    health: &dyn HealthView,
+    now: Instant,
+    rng: &mut impl Rng,
+) -> Vec<Candidate> {
+    let mut ranked: Vec<Candidate> = if !prefs.order.is_empty() {
+        let mut chosen: Vec<Candidate> = Vec::new();
+        let mut rest = targets;
+        for (i, reference) in prefs.order.iter().enumerate() {
+            let (hits, others): (Vec<Target>, Vec<Target>) = rest.into_iter().partition(|t| {
+                provider_matches(
+                    reference,
+                    &t.endpoint.provider.slug,
+                    &t.endpoint.provider.name,
+                )
+            });
+            rest = others;
+            chosen.extend(hits.into_iter().map(|t| Candidate {
+                target: t,
+                why: format!("provider.order[{i}] = {reference:?}"),
+            }));
+        }
+        if prefs.allow_fallbacks {
+            chosen.extend(
+                default_order(rest, health, now, rng)
+                    .into_iter()
+                    .map(|mut c| {
+                        c.why = format!("fallback after provider.order: {}", c.why);
+                        c
+                    }),
+            );
+        }
+        chosen
+    } else if let Some(sort) = sort {
+        let mut sorted = sort_by(targets, sort.by, health);
+        if !prefs.allow_fallbacks {
+            sorted.truncate(1);
+        }
+        sorted
+    } else {
+        let mut ranked = default_order(targets, health, now, rng);
+        if !prefs.allow_fallbacks {
+            ranked.truncate(1);
+        }
+        ranked
+    };
+    demote_soft_misses(&mut ranked, prefs, health);
+    ranked
+}
+
+fn sort_by(mut targets: Vec<Target>, by: SortBy, health: &dyn HealthView) -> Vec<Candidate> {
+    match by {
+        SortBy::Price => {
+            targets.sort_by_key(blended_price);
+            targets
+                .into_iter()
+                .map(|t| {
+                    let why = format!("sorted by price ({}/token)", blended_price(&t).normalize());
+                    Candidate { target: t, why }
+                })
+                .collect()
+        }
+        SortBy::Throughput | SortBy::Latency => {
+            let metric = |t: &Target| match by {
+                // Higher throughput first: sort by its negation. Unmeasured endpoints last.
+                SortBy::Throughput => health.throughput(&t.endpoint.key, 50.0).map(|v| -v),
+                _ => health.latency(&t.endpoint.key, 50.0),
+            };
+            let mut keyed: Vec<(Option<f64>, Target)> =
+                targets.into_iter().map(|t| (metric(&t), t)).collect();
+            keyed.sort_by(|(a, _), (b, _)| match (a, b) {
+                (Some(a), Some(b)) => a.total_cmp(b),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            });
+            keyed
+                .into_iter()
+                .map(|(m, t)| {
+                    let why = match (by, m) {
+                        (SortBy::Throughput, Some(v)) => {
+                            format!("sorted by throughput (p50 {:.1} tokens/s)", -v)
+                        }
+                        (_, Some(v)) => format!(
+                            "sorted by latency (p50 {:.0} ms to first token)",
+                            v * 1000.0
+                        ),
+                        _ => "not measured yet: after measured endpoints".to_owned(),
+                    };
+                    Candidate { target: t, why }
+                })
+                .collect()
+        }
+    }
+}
+
+/// OpenRouter's classic rule: stable endpoints first, the first pick random weighted by
+/// 1/price², the remaining by price; endpoints with a recent hard error last.
+fn default_order(
+    targets: Vec<Target>,
+    health: &dyn HealthView,
+    now: Instant,
+    rng: &mut impl Rng,
+) -> Vec<Candidate> {
+    let (mut stable, mut shaky): (Vec<Target>, Vec<Target>) = targets
+        .into_iter()
+        .partition(|t| !health.recently_failed(&t.endpoint.key, now));
+    stable.sort_by_key(blended_price);
+    shaky.sort_by_key(blended_price);
+    let mut out = Vec::with_capacity(stable.len() + shaky.len());
+    if !stable.is_empty() {
+        let pick = weighted_pick(&stable, rng);
+        let first = stable.remove(pick);
+        out.push(Candidate {
+            target: first,
+            why: "load-balanced pick, weighted by 1/price²".to_owned(),
+        });
+    }
+    out.extend(stable.into_iter().map(|t| Candidate {
+        target: t,
+        why: "fallback, by price".to_owned(),
+    }));
+    out.extend(shaky.into_iter().map(|t| Candidate {
+        target: t,
+        why: "hard error in the last 30 s: tried last".to_owned(),
+    }));
+    out
+}
+
+/// Index into `sorted` (cheapest first) drawn with weight 1/price². Free endpoints win outright.
+fn weighted_pick(sorted: &[Target], rng: &mut impl Rng) -> usize {
+    let weights: Vec<f64> = sorted
+        .iter()
+        .map(|t| {
+            let price = blended_price(t).to_f64().unwrap_or(0.0);
+            if price <= 0.0 {
+                f64::INFINITY
+            } else {
+                1.0 / (price * price)
+            }
+        })
+        .collect();
+    if weights[0].is_infinite() {
+        let free = weights.iter().take_while(|w| w.is_infinite()).count();
+        return rng.random_range(0..free);
+    }
+    let total: f64 = weights.iter().sum();
+    let mut x = rng.random::<f64>() * total;
+    for (i, w) in weights.iter().enumerate() {
+        if x < *w {
+            return i;
+        }
+        x -= w;
+    }
+    sorted.len() - 1
+}
+
+fn misses(p: &Percentiles, value: impl Fn(f64) -> Option<f64>, higher_is_better: bool) -> bool {
+    [(50.0, p.p50), (75.0, p.p75), (90.0, p.p90), (99.0, p.p99)]
+        .into_iter()
+        .filter_map(|(pct, cutoff)| Some((value(pct)?, cutoff?)))
+        .any(|(v, cutoff)| {
+            if higher_is_better {
+                v < cutoff
+            } else {
+                v > cutoff
+            }
+        })
+}
+
+/// Soft preferences never exclude: endpoints measured to miss them move to the end.
+fn demote_soft_misses(ranked: &mut Vec<Candidate>, prefs: &Preferences, health: &dyn HealthView) {
+    if prefs.preferred_max_latency.is_none() && prefs.preferred_min_throughput.is_none() {
+        return;
+    }
+    let (keep, mut late): (Vec<Candidate>, Vec<Candidate>) = ranked.drain(..).partition(|c| {
+        let key = &c.target.endpoint.key;
+        let slow = prefs
+            .preferred_max_latency
+            .as_ref()
+            .is_some_and(|p| misses(p, |pct| health.latency(key, pct), false));
+        let thin = prefs
+            .preferred_min_throughput
+            .as_ref()
+            .is_some_and(|p| misses(p, |pct| health.throughput(key, pct), true));
+        !(slow || thin)
+    });
+    for c in &mut late {
+        c.why = format!(
+            "{}; misses a preferred latency/throughput: moved to the end",
+            c.why
+        );
+    }
+    ranked.extend(keep);
+    ranked.extend(late);
 }

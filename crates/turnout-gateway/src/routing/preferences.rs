@@ -121,7 +121,7 @@ fn price(field: &str, v: &Value) -> Result<Option<Decimal>, ApiError> {
             .to_string()
             .parse::<Decimal>()
             .ok()
-            .or_else(|| n.as_f64().and_then(|f| Decimal::from_f64_retain(f))),
+            .or_else(|| n.as_f64().and_then(Decimal::from_f64_retain)),
         Value::String(s) => s.trim().parse::<Decimal>().ok(),
         _ => None,
     };

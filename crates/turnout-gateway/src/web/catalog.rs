@@ -149,7 +149,8 @@ pub async fn list_endpoints(
     let targets = rt
         .catalog
         .resolve(&id)
-        .ok_or_else(|| ApiError::ModelNotFound { model: id.clone() })?;
+        .ok_or_else(|| ApiError::ModelNotFound { model: id.clone() })?
+        .targets;
     let model: Arc<Model> = match rt.catalog.get(&id) {
         Some(m) => m.clone(),
         None => {

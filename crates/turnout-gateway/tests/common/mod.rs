@@ -127,6 +127,11 @@ pub fn chat(model: &str) -> Value {
     })
 }
 
+/// Pins the provider order (the default order is a price-weighted random pick).
+pub fn ordered(body: Value, providers: &[&str]) -> Value {
+    with(body, "provider", serde_json::json!({ "order": providers }))
+}
+
 pub fn with(mut body: Value, key: &str, value: Value) -> Value {
     body[key] = value;
     body

@@ -1,0 +1,255 @@
+//! Passive health from live traffic: what each endpoint did recently, its circuit breaker, its
+//! 429 cool-down, and time-to-first-token / throughput samples. Routing reads it through
+//! [`HealthView`]; the attempt loop writes to it after every attempt.
+
+mod breaker;
+
+use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+pub use breaker::{Breaker, BreakerState};
+use turnout_config::BreakerConfig;
+
+use crate::routing::plan::HealthView;
+use crate::upstream::attempt::FailureClass;
+
+/// A hard error this recent sends the endpoint to the back of the default order.
+pub const RECENT_FAILURE: Duration = Duration::from_secs(30);
+/// Latency and throughput are measured over this window (OpenRouter: rolling 5 minutes).
+const SAMPLE_WINDOW: Duration = Duration::from_secs(300);
+const MAX_SAMPLES: usize = 512;
+
+/// How one attempt ended, as health sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum Outcome {
+    Success,
+    Failure {
+        class: FailureClass,
+        retry_after: Option<Duration>,
+    },
+}
+
+impl FailureClass {
+    /// A failure that says the endpoint is unhealthy (not the client's fault, not a rate limit).
+    pub fn is_hard(self) -> bool {
+        matches!(
+            self,
+            Self::Connect
+                | Self::Timeout
+                | Self::ServerError
+                | Self::Overloaded
+                | Self::BadOutput
+                | Self::Misconfigured
+        )
+    }
+}
+
+#[derive(Debug, Default)]
+struct Samples {
+    /// (when, value), oldest first.
+    values: VecDeque<(Instant, f64)>,
+}
+
+impl Samples {
+    fn push(&mut self, now: Instant, v: f64) {
+        if self.values.len() == MAX_SAMPLES {
+            self.values.pop_front();
+        }
+        self.values.push_back((now, v));
+    }
+
+    fn percentile(&self, now: Instant, pct: f64) -> Option<f64> {
+        let mut live: Vec<f64> = self
+            .values
+            .iter()
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= SAMPLE_WINDOW)
+            .map(|(_, v)| *v)
+            .collect();
+        if live.is_empty() {
+            return None;
+        }
+        live.sort_by(f64::total_cmp);
+        let rank = ((pct / 100.0) * (live.len() as f64 - 1.0)).round() as usize;
+        live.get(rank.min(live.len() - 1)).copied()
+    }
+}
+
+#[derive(Debug)]
+struct EndpointHealth {
+    last_hard_error: Option<Instant>,
+    cool_until: Option<Instant>,
+    breaker: Breaker,
+    ttft: Samples,
+    throughput: Samples,
+}
+
+#[derive(Debug)]
+pub struct Health {
+    config: RwLock<BreakerConfig>,
+    endpoints: RwLock<HashMap<Arc<str>, Arc<Mutex<EndpointHealth>>>>,
+}
+
+impl Health {
+    pub fn new(config: BreakerConfig) -> Health {
+        Health {
+            config: RwLock::new(config),
+            endpoints: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// New breaker settings apply to breakers created from now on and to trips from now on.
+    pub fn set_config(&self, config: BreakerConfig) {
+        if let Ok(mut c) = self.config.write() {
+            *c = config;
+        }
+    }
+
+    fn entry(&self, key: &str) -> Arc<Mutex<EndpointHealth>> {
+        if let Ok(map) = self.endpoints.read()
+            && let Some(e) = map.get(key)
+        {
+            return e.clone();
+        }
+        let config = self.config.read().map(|c| c.clone()).unwrap_or_default();
+        let mut map = match self.endpoints.write() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(Arc::from(key))
+            .or_insert_with(|| {
+                Arc::new(Mutex::new(EndpointHealth {
+                    last_hard_error: None,
+                    cool_until: None,
+                    breaker: Breaker::new(config),
+                    ttft: Samples::default(),
+                    throughput: Samples::default(),
+                }))
+            })
+            .clone()
+    }
+
+    fn with<R>(&self, key: &str, f: impl FnOnce(&mut EndpointHealth) -> R) -> R {
+        let entry = self.entry(key);
+        let mut guard = match entry.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f(&mut guard)
+    }
+
+    fn peek<R>(&self, key: &str, f: impl FnOnce(&EndpointHealth) -> R) -> Option<R> {
+        let map = self.endpoints.read().ok()?;
+        let entry = map.get(key)?.clone();
+        drop(map);
+        let guard = match entry.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        Some(f(&guard))
+    }
+
+    /// Called just before an attempt: false when the endpoint must not be tried now (its
+    /// breaker is open, or half-open with its single trial already in flight).
+    pub fn admit(&self, key: &str, now: Instant) -> bool {
+        self.with(key, |h| {
+            if h.cool_until.is_some_and(|t| now < t) {
+                return false;
+            }
+            h.breaker.admit(now)
+        })
+    }
+
+    pub fn record(&self, key: &str, outcome: Outcome, now: Instant) {
+        self.with(key, |h| match outcome {
+            Outcome::Success => h.breaker.on_success(now),
+            Outcome::Failure { class, retry_after } => {
+                if class.is_hard() {
+                    h.last_hard_error = Some(now);
+                    h.breaker.on_failure(now);
+                } else if class == FailureClass::RateLimited {
+                    // A 429 is not an outage: cool down for as long as the upstream asked.
+                    let wait = retry_after.unwrap_or(Duration::from_secs(1));
+                    h.cool_until = Some(now + wait);
+                    h.breaker.release_trial();
+                } else {
+                    // The client's fault says nothing about the endpoint.
+                    h.breaker.release_trial();
+                }
+            }
+        });
+    }
+
+    pub fn record_timing(
+        &self,
+        key: &str,
+        ttft: Duration,
+        tokens_per_s: Option<f64>,
+        now: Instant,
+    ) {
+        self.with(key, |h| {
+            h.ttft.push(now, ttft.as_secs_f64());
+            if let Some(tps) = tokens_per_s.filter(|v| v.is_finite() && *v > 0.0) {
+                h.throughput.push(now, tps);
+            }
+        });
+    }
+
+    pub fn breaker_state(&self, key: &str, now: Instant) -> BreakerState {
+        self.peek(key, |h| h.breaker.state(now))
+            .unwrap_or(BreakerState::Closed)
+    }
+
+    /// Every endpoint seen so far with its breaker state, for metrics and the admin API.
+    pub fn snapshot(&self, now: Instant) -> Vec<(Arc<str>, BreakerState, Option<Duration>)> {
+        let Ok(map) = self.endpoints.read() else {
+            return Vec::new();
+        };
+        let mut out: Vec<_> = map
+            .iter()
+            .map(|(k, e)| {
+                let guard = match e.lock() {
+                    Ok(g) => g,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                let cooling = guard.cool_until.and_then(|t| t.checked_duration_since(now));
+                (k.clone(), guard.breaker.state(now), cooling)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+impl HealthView for Health {
+    fn recently_failed(&self, key: &str, now: Instant) -> bool {
+        self.peek(key, |h| {
+            h.last_hard_error
+                .is_some_and(|t| now.saturating_duration_since(t) < RECENT_FAILURE)
+        })
+        .unwrap_or(false)
+    }
+
+    fn unavailable_until(&self, key: &str, now: Instant) -> Option<Instant> {
+        self.peek(key, |h| {
+            let cooling = h.cool_until.filter(|t| now < *t);
+            let open = h.breaker.blocked_until(now);
+            match (cooling, open) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            }
+        })
+        .flatten()
+    }
+
+    fn latency(&self, key: &str, percentile: f64) -> Option<f64> {
+        self.peek(key, |h| h.ttft.percentile(Instant::now(), percentile))
+            .flatten()
+    }
+
+    fn throughput(&self, key: &str, percentile: f64) -> Option<f64> {
+        self.peek(key, |h| h.throughput.percentile(Instant::now(), percentile))
+            .flatten()
+    }
+}
