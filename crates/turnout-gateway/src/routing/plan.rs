@@ -163,10 +163,9 @@ impl Plan {
         groups.retain(|g| !g.is_empty());
         if groups.is_empty() {
             let model = req.models.first().cloned().unwrap_or_default();
-            // Everything left out only for being unavailable right now: that is an outage.
-            if let Some(until) = cooling
-                && excluded.iter().all(|e| e.by == "breaker")
-            {
+            // Some endpoint would have served but is unavailable right now: that is an outage
+            // (503 with the earliest reopening), not a preference mismatch (404).
+            if let Some(until) = cooling {
                 return Err(ApiError::AllCoolingDown {
                     model,
                     retry_after: until
@@ -522,4 +521,426 @@ fn demote_soft_misses(ranked: &mut Vec<Candidate>, prefs: &Preferences, health: 
     }
     ranked.extend(keep);
     ranked.extend(late);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+    use crate::routing::preferences::MaxPrice;
+
+    const CATALOG: &str = r#"
+[[providers]]
+slug = "cheap"
+name = "Cheap Inc"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[[providers]]
+slug = "mid"
+name = "Mid AI"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+data_collection = "deny"
+[[providers]]
+slug = "dear"
+name = "Dear Corp"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+data_collection = "deny"
+[[providers]]
+slug = "fast/priority"
+name = "Fast Priority"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+
+[[models]]
+id = "a/m"
+  [[models.endpoints]]
+  provider = "cheap"
+  prompt_price = "0.000001"
+  completion_price = "0"
+  quantization = "fp8"
+  supported_parameters = ["temperature"]
+  max_completion_tokens = 1000
+  [[models.endpoints]]
+  provider = "mid"
+  prompt_price = "0.000002"
+  completion_price = "0"
+  quantization = "bf16"
+  zdr = true
+  [[models.endpoints]]
+  provider = "dear"
+  prompt_price = "0.000003"
+  completion_price = "0"
+  [[models.endpoints]]
+  provider = "fast/priority"
+  prompt_price = "0.00001"
+  completion_price = "0"
+  tier = "priority"
+
+[[models]]
+id = "b/m"
+  [[models.endpoints]]
+  provider = "dear"
+  prompt_price = "0.0000005"
+  completion_price = "0"
+"#;
+
+    fn catalog() -> &'static Catalog {
+        static CATALOG_ONCE: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+        CATALOG_ONCE.get_or_init(|| {
+            Catalog::build(&turnout_config::load_str(CATALOG, "t.toml").expect("config"))
+                .expect("catalog")
+        })
+    }
+
+    #[derive(Default)]
+    struct FakeHealth {
+        failed: HashSet<String>,
+        cooling: HashMap<String, Duration>,
+        latency: HashMap<String, f64>,
+        throughput: HashMap<String, f64>,
+    }
+
+    impl HealthView for FakeHealth {
+        fn recently_failed(&self, key: &str, _: Instant) -> bool {
+            self.failed.contains(key)
+        }
+        fn unavailable_until(&self, key: &str, now: Instant) -> Option<Instant> {
+            self.cooling.get(key).map(|d| now + *d)
+        }
+        fn latency(&self, key: &str, _: f64) -> Option<f64> {
+            self.latency.get(key).copied()
+        }
+        fn throughput(&self, key: &str, _: f64) -> Option<f64> {
+            self.throughput.get(key).copied()
+        }
+    }
+
+    fn req(models: &[&str], prefs: Preferences) -> RouteRequest {
+        RouteRequest {
+            models: models.iter().map(|m| (*m).to_owned()).collect(),
+            preferences: prefs,
+            ..RouteRequest::default()
+        }
+    }
+
+    fn plan_with(r: &RouteRequest, h: &dyn HealthView, seed: u64) -> Result<Plan, ApiError> {
+        Plan::build(
+            catalog(),
+            r,
+            h,
+            Instant::now(),
+            &mut StdRng::seed_from_u64(seed),
+        )
+    }
+
+    fn slugs(p: &Plan) -> Vec<String> {
+        p.candidates()
+            .map(|c| c.target.endpoint.provider.slug.clone())
+            .collect()
+    }
+
+    fn excluded_by(p: &Plan) -> Vec<(String, &'static str)> {
+        p.excluded
+            .iter()
+            .map(|e| (e.provider.clone(), e.by))
+            .collect()
+    }
+
+    #[test]
+    fn default_order_picks_by_inverse_square_price_and_keeps_the_rest_by_price() {
+        let r = req(&["a/m"], Preferences::default());
+        let mut firsts: HashMap<String, usize> = HashMap::new();
+        for seed in 0..2000 {
+            let p = plan_with(&r, &NoHealth, seed).expect("plan");
+            let s = slugs(&p);
+            assert_eq!(s.len(), 3, "priority tier is not admitted without :nitro");
+            let rest: Vec<&String> = s[1..].iter().collect();
+            let mut sorted = rest.clone();
+            sorted.sort_by_key(|x| ["cheap", "mid", "dear"].iter().position(|y| y == x));
+            assert_eq!(rest, sorted, "fallbacks follow by price");
+            *firsts.entry(s[0].clone()).or_default() += 1;
+        }
+        // Weights 1, 1/4, 1/9: cheap ≈ 73%, mid ≈ 18%, dear ≈ 8%.
+        let share = |k: &str| firsts.get(k).copied().unwrap_or(0) as f64 / 2000.0;
+        assert!((share("cheap") - 0.735).abs() < 0.05, "{firsts:?}");
+        assert!((share("mid") - 0.184).abs() < 0.05, "{firsts:?}");
+        assert!((share("dear") - 0.082).abs() < 0.04, "{firsts:?}");
+    }
+
+    #[test]
+    fn recently_failed_endpoints_go_last_and_cooling_ones_are_left_out() {
+        let health = FakeHealth {
+            failed: HashSet::from(["cheap|a/m".to_owned()]),
+            cooling: HashMap::from([("mid|a/m".to_owned(), Duration::from_secs(5))]),
+            ..FakeHealth::default()
+        };
+        let p = plan_with(&req(&["a/m"], Preferences::default()), &health, 1).expect("plan");
+        assert_eq!(slugs(&p), vec!["dear", "cheap"]);
+        assert!(excluded_by(&p).contains(&("Mid AI".to_owned(), "breaker")));
+    }
+
+    #[test]
+    fn all_cooling_down_is_503_with_the_earliest_reopening() {
+        let health = FakeHealth {
+            cooling: HashMap::from([
+                ("cheap|a/m".to_owned(), Duration::from_secs(7)),
+                ("mid|a/m".to_owned(), Duration::from_secs(3)),
+                ("dear|a/m".to_owned(), Duration::from_secs(9)),
+            ]),
+            ..FakeHealth::default()
+        };
+        match plan_with(&req(&["a/m"], Preferences::default()), &health, 1) {
+            Err(ApiError::AllCoolingDown { retry_after, .. }) => {
+                assert_eq!(retry_after.as_secs(), 3)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn order_comes_first_then_the_rest_unless_fallbacks_are_off() {
+        let prefs = Preferences {
+            order: vec!["Dear Corp".into(), "mid".into()],
+            ..Preferences::default()
+        };
+        let p = plan_with(&req(&["a/m"], prefs.clone()), &NoHealth, 3).expect("plan");
+        assert_eq!(slugs(&p), vec!["dear", "mid", "cheap"]);
+        let strict = Preferences {
+            allow_fallbacks: false,
+            ..prefs
+        };
+        let p = plan_with(&req(&["a/m"], strict), &NoHealth, 3).expect("plan");
+        assert_eq!(slugs(&p), vec!["dear", "mid"]);
+    }
+
+    #[test]
+    fn allow_fallbacks_false_alone_keeps_only_the_primary() {
+        let prefs = Preferences {
+            allow_fallbacks: false,
+            ..Preferences::default()
+        };
+        let p = plan_with(&req(&["a/m"], prefs), &NoHealth, 3).expect("plan");
+        assert_eq!(p.candidates().count(), 1);
+    }
+
+    #[test]
+    fn only_and_ignore_match_slugs_and_names_case_insensitively() {
+        let prefs = Preferences {
+            only: vec!["CHEAP".into(), "Dear Corp".into()],
+            ignore: vec!["dear".into()],
+            ..Preferences::default()
+        };
+        let p = plan_with(&req(&["a/m"], prefs), &NoHealth, 3).expect("plan");
+        assert_eq!(slugs(&p), vec!["cheap"]);
+        assert_eq!(
+            excluded_by(&p),
+            vec![
+                ("Mid AI".into(), "allowed_providers"),
+                ("Dear Corp".into(), "allowed_providers"),
+                ("Fast Priority".into(), "allowed_providers")
+            ]
+        );
+    }
+
+    #[test]
+    fn hard_filters_exclude_with_their_reason() {
+        let cases: Vec<(Preferences, Vec<&str>, &str)> = vec![
+            (
+                Preferences {
+                    max_price: MaxPrice {
+                        prompt: Some("2".parse().expect("d")),
+                        ..MaxPrice::default()
+                    },
+                    ..Preferences::default()
+                },
+                vec!["cheap", "mid"],
+                "max_price",
+            ),
+            (
+                Preferences {
+                    zdr: true,
+                    ..Preferences::default()
+                },
+                vec!["mid"],
+                "data_policy:zdr",
+            ),
+            (
+                Preferences {
+                    deny_data_collection: true,
+                    ..Preferences::default()
+                },
+                vec!["dear", "mid"],
+                "data_policy:training",
+            ),
+            (
+                Preferences {
+                    quantizations: vec!["FP8".into()],
+                    ..Preferences::default()
+                },
+                vec!["cheap"],
+                "quantization",
+            ),
+        ];
+        for (prefs, want, by) in cases {
+            let p = plan_with(&req(&["a/m"], prefs.clone()), &NoHealth, 5).expect("plan");
+            let mut got = slugs(&p);
+            got.sort();
+            assert_eq!(got, want, "{prefs:?}");
+            assert!(
+                p.excluded.iter().any(|e| e.by == by),
+                "{by}: {:?}",
+                p.excluded
+            );
+        }
+    }
+
+    #[test]
+    fn require_parameters_and_output_length() {
+        let mut r = req(
+            &["a/m"],
+            Preferences {
+                require_parameters: true,
+                ..Preferences::default()
+            },
+        );
+        r.params_used = vec!["tools"];
+        let p = plan_with(&r, &NoHealth, 5).expect("plan");
+        assert!(
+            !slugs(&p).contains(&"cheap".to_owned()),
+            "cheap declares no tools"
+        );
+        r.preferences.require_parameters = false;
+        let p = plan_with(&r, &NoHealth, 5).expect("plan");
+        assert!(
+            slugs(&p).contains(&"cheap".to_owned()),
+            "without require_parameters it is kept"
+        );
+        r.max_tokens = Some(5000);
+        let p = plan_with(&r, &NoHealth, 5).expect("plan");
+        assert!(excluded_by(&p).contains(&("Cheap Inc".into(), "context_length")));
+    }
+
+    #[test]
+    fn excluding_everything_is_404_listing_why() {
+        let prefs = Preferences {
+            only: vec!["nobody".into()],
+            ..Preferences::default()
+        };
+        match plan_with(&req(&["a/m"], prefs), &NoHealth, 1) {
+            Err(e @ ApiError::NoEndpoints { .. }) => {
+                assert_eq!(e.status().as_u16(), 404);
+                let body = serde_json::to_value(e.body()).expect("json");
+                assert_eq!(
+                    body["metadata"]["excluded"].as_array().expect("list").len(),
+                    4
+                );
+                assert_eq!(
+                    body["metadata"]["excluded"][0]["excluded_by"],
+                    "allowed_providers"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn sorts_and_variants() {
+        let health = FakeHealth {
+            throughput: HashMap::from([
+                ("mid|a/m".into(), 90.0),
+                ("dear|a/m".into(), 40.0),
+                ("fast/priority|a/m".into(), 300.0),
+            ]),
+            latency: HashMap::from([("dear|a/m".into(), 0.2), ("cheap|a/m".into(), 0.9)]),
+            ..FakeHealth::default()
+        };
+        let by = |by| Preferences {
+            sort: Some(Sort {
+                by,
+                partition: Partition::Model,
+            }),
+            ..Preferences::default()
+        };
+        let p = plan_with(&req(&["a/m"], by(SortBy::Price)), &health, 1).expect("plan");
+        assert_eq!(slugs(&p), vec!["cheap", "mid", "dear"]);
+        let p = plan_with(&req(&["a/m"], by(SortBy::Throughput)), &health, 1).expect("plan");
+        assert_eq!(slugs(&p), vec!["mid", "dear", "cheap"], "unmeasured last");
+        let p = plan_with(&req(&["a/m"], by(SortBy::Latency)), &health, 1).expect("plan");
+        assert_eq!(slugs(&p), vec!["dear", "cheap", "mid"]);
+        // :nitro sorts by throughput and admits the priority tier; :floor sorts by price.
+        let p = plan_with(&req(&["a/m:nitro"], Preferences::default()), &health, 1).expect("plan");
+        assert_eq!(slugs(&p), vec!["fast/priority", "mid", "dear", "cheap"]);
+        assert_eq!(p.candidates().next().expect("c").target.model_id, "a/m");
+        let p = plan_with(&req(&["a/m:floor"], Preferences::default()), &health, 1).expect("plan");
+        assert_eq!(slugs(&p), vec!["cheap", "mid", "dear"]);
+    }
+
+    #[test]
+    fn models_keep_their_order_unless_partition_is_none() {
+        let price = |partition| Preferences {
+            sort: Some(Sort {
+                by: SortBy::Price,
+                partition,
+            }),
+            ..Preferences::default()
+        };
+        let p =
+            plan_with(&req(&["a/m", "b/m"], price(Partition::Model)), &NoHealth, 1).expect("plan");
+        let models: Vec<&str> = p.candidates().map(|c| c.target.model_id.as_str()).collect();
+        assert_eq!(models, vec!["a/m", "a/m", "a/m", "b/m"]);
+        let p =
+            plan_with(&req(&["a/m", "b/m"], price(Partition::None)), &NoHealth, 1).expect("plan");
+        let first = p.candidates().next().expect("c");
+        assert_eq!(
+            (
+                first.target.model_id.as_str(),
+                first.target.endpoint.provider.slug.as_str()
+            ),
+            ("b/m", "dear")
+        );
+    }
+
+    #[test]
+    fn soft_preferences_move_misses_to_the_end() {
+        let health = FakeHealth {
+            latency: HashMap::from([("cheap|a/m".into(), 5.0), ("mid|a/m".into(), 0.5)]),
+            throughput: HashMap::from([("dear|a/m".into(), 10.0)]),
+            ..FakeHealth::default()
+        };
+        let prefs = Preferences {
+            sort: Some(Sort {
+                by: SortBy::Price,
+                partition: Partition::Model,
+            }),
+            preferred_max_latency: Some(Percentiles {
+                p50: Some(2.0),
+                ..Percentiles::default()
+            }),
+            preferred_min_throughput: Some(Percentiles {
+                p50: Some(20.0),
+                ..Percentiles::default()
+            }),
+            ..Preferences::default()
+        };
+        let p = plan_with(&req(&["a/m"], prefs), &health, 1).expect("plan");
+        assert_eq!(slugs(&p), vec!["mid", "cheap", "dear"]);
+    }
+
+    #[test]
+    fn unknown_models_are_400() {
+        assert!(matches!(
+            plan_with(
+                &req(&["a/m", "zz/top"], Preferences::default()),
+                &NoHealth,
+                1
+            ),
+            Err(ApiError::UnknownModel { .. })
+        ));
+    }
 }

@@ -117,6 +117,7 @@ pub async fn list_models(State(state): State<AppState>) -> Json<Value> {
 fn endpoint_json(m: &Model, t: &Target) -> Value {
     let e = &t.endpoint;
     let context = e.context_length.or(m.context_length);
+    let tool_choice = supported_parameters(e).iter().any(|p| p == "tool_choice");
     json!({
         "name": format!("{} | {}", e.provider.name, t.model_id),
         "model_id": t.model_id,
@@ -137,6 +138,16 @@ fn endpoint_json(m: &Model, t: &Target) -> Value {
         "latency_last_30m": null,
         "throughput_last_30m": null,
         "supports_implicit_caching": e.pricing.cache_read.is_some_and(|r| r < e.pricing.prompt),
+        "supports_tool_choice": {
+            "auto": tool_choice, "none": tool_choice, "required": tool_choice, "function": tool_choice,
+        },
+        "service_tier": e.tier.map(|t| match t {
+            turnout_config::Tier::Standard => "standard",
+            turnout_config::Tier::Priority => "priority",
+            turnout_config::Tier::Flex => "flex",
+        }),
+        "native_tools": {},
+        "supports_diarization": false,
     })
 }
 
