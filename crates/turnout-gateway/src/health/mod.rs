@@ -161,6 +161,12 @@ impl Health {
         })
     }
 
+    /// An admitted attempt ended without an outcome (its request was dropped): free a
+    /// half-open trial slot so the endpoint is not stuck waiting for it.
+    pub fn abandon(&self, key: &str) {
+        self.with(key, |h| h.breaker.release_trial());
+    }
+
     pub fn record(&self, key: &str, outcome: Outcome, now: Instant) {
         self.with(key, |h| match outcome {
             Outcome::Success => h.breaker.on_success(now),

@@ -36,7 +36,14 @@ where
                 continue;
             }
             let started = Instant::now();
-            match attempt(target.clone()).await {
+            let pending = PendingOutcome {
+                health,
+                key,
+                settled: false,
+            };
+            let result = attempt(target.clone()).await;
+            pending.settle();
+            match result {
                 Ok(value) => {
                     AttemptEvent::ok(target, started).emit();
                     health.record(key, Outcome::Success, Instant::now());
@@ -73,6 +80,28 @@ where
         });
     }
     Err(ApiError::Upstream { attempts: failures })
+}
+
+/// Frees a half-open breaker's trial slot if the attempt is dropped before it ends (the
+/// client went away); otherwise the outcome is recorded by the loop.
+struct PendingOutcome<'a> {
+    health: &'a Health,
+    key: &'a str,
+    settled: bool,
+}
+
+impl PendingOutcome<'_> {
+    fn settle(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for PendingOutcome<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.health.abandon(self.key);
+        }
+    }
 }
 
 pub async fn complete(
