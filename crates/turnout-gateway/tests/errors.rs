@@ -179,14 +179,18 @@ async fn routes_methods_and_sizes() {
     assert_eq!(err["error"]["metadata"]["error_type"], "payload_too_large");
 }
 
-/// One row of the failure table: what the upstream does → what the client gets.
-async fn row(fault: Fault, extra: &str, status: u16, error_type: &str) -> Value {
+/// Quick retries so the table runs fast: 1 try + 2 retries for retryable failures.
+const QUICK_RETRY: &str = "[routing]\nretry = { initial_ms = 5, max_ms = 100 }\n";
+
+/// One row of the failure table: what the upstream does → what the client gets, after how
+/// many upstream attempts (retryable failures are retried on the same endpoint).
+async fn row(fault: Fault, extra: &str, status: u16, error_type: &str, attempts: u64) -> Value {
     let (m, gw) = gateway_over(
         MockConfig {
             fault: Some(fault),
             ..fast()
         },
-        OPEN,
+        &format!("{OPEN}{QUICK_RETRY}"),
         extra,
     )
     .await;
@@ -205,10 +209,10 @@ async fn row(fault: Fault, extra: &str, status: u16, error_type: &str) -> Value 
         body["error"]["metadata"]["previous_errors"]
             .as_array()
             .unwrap()
-            .len(),
-        1
+            .len() as u64,
+        attempts
     );
-    assert_eq!(m.stats().requests, 1);
+    assert_eq!(m.stats().requests, attempts);
     body["retry_after"] = json!(retry_after);
     body
 }
@@ -223,23 +227,28 @@ fn status(code: u16, retry_after: Option<u64>) -> Fault {
 
 #[tokio::test]
 async fn upstream_failures_map_as_the_failure_table_says() {
-    row(status(500, None), "", 502, "provider_unavailable").await;
-    row(status(502, None), "", 502, "provider_unavailable").await;
-    let b = row(status(503, Some(4)), "", 503, "provider_overloaded").await;
+    row(status(500, None), "", 502, "provider_unavailable", 3).await;
+    row(status(502, None), "", 502, "provider_unavailable", 3).await;
+    row(status(503, None), "", 503, "provider_overloaded", 3).await;
+    row(status(529, None), "", 503, "provider_overloaded", 3).await;
+    row(status(429, None), "", 429, "rate_limit_exceeded", 1).await;
+    // A wait longer than the retry cap is not waited for: the client gets it.
+    let b = row(status(503, Some(4)), "", 503, "provider_overloaded", 1).await;
     assert_eq!(b["retry_after"], "4");
-    row(status(529, None), "", 503, "provider_overloaded").await;
-    let b = row(status(429, Some(9)), "", 429, "rate_limit_exceeded").await;
+    let b = row(status(429, Some(9)), "", 429, "rate_limit_exceeded", 1).await;
     assert_eq!(b["retry_after"], "9");
-    row(status(408, None), "", 504, "timeout").await;
-    row(status(504, None), "", 504, "timeout").await;
-    row(status(524, None), "", 504, "timeout").await;
-    row(Fault::MalformedJson, "", 502, "provider_unavailable").await;
-    row(Fault::EmptyBody, "", 502, "provider_unavailable").await;
+    // Timeouts already cost their deadline: not retried.
+    row(status(408, None), "", 504, "timeout", 1).await;
+    row(status(504, None), "", 504, "timeout", 1).await;
+    row(status(524, None), "", 504, "timeout", 1).await;
+    row(Fault::MalformedJson, "", 502, "provider_unavailable", 3).await;
+    row(Fault::EmptyBody, "", 502, "provider_unavailable", 3).await;
     row(
         Fault::HangBeforeHeaders,
         "timeouts = { total_ms = 300 }",
         504,
         "timeout",
+        1,
     )
     .await;
 }
@@ -247,7 +256,7 @@ async fn upstream_failures_map_as_the_failure_table_says() {
 #[tokio::test]
 async fn an_upstream_rejecting_our_key_is_the_operators_problem_not_the_clients() {
     for code in [401, 403] {
-        let b = row(status(code, None), "", 502, "provider_unavailable").await;
+        let b = row(status(code, None), "", 502, "provider_unavailable", 1).await;
         let msg = b["error"]["message"].as_str().unwrap();
         assert!(msg.contains("misconfigured"), "{msg}");
     }
@@ -324,7 +333,7 @@ async fn when_everything_fails_the_most_informative_error_wins_and_all_are_liste
     })
     .await;
     let b = mock(MockConfig {
-        fault: Some(status(429, Some(2))),
+        fault: Some(status(429, Some(9))),
         ..fast()
     })
     .await;
@@ -334,7 +343,7 @@ async fn when_everything_fails_the_most_informative_error_wins_and_all_are_liste
     })
     .await;
     let gw = Gateway::start(&format!(
-        "{OPEN}{}{}{}{}",
+        "{OPEN}{QUICK_RETRY}{}{}{}{}",
         provider("a", "A", &a.base_url(), ""),
         provider("b", "B", &b.base_url(), ""),
         provider("c", "C", &c.base_url(), ""),
@@ -344,7 +353,7 @@ async fn when_everything_fails_the_most_informative_error_wins_and_all_are_liste
     let resp = gw
         .post_chat(&ordered(chat("x/chat"), &["a", "b", "c"]))
         .await;
-    assert_eq!(resp.headers()["retry-after"], "2");
+    assert_eq!(resp.headers()["retry-after"], "9");
     let err = envelope(resp, 429).await;
     let previous = err["error"]["metadata"]["previous_errors"]
         .as_array()
@@ -353,5 +362,7 @@ async fn when_everything_fails_the_most_informative_error_wins_and_all_are_liste
         .iter()
         .map(|p| p["code"].as_u64().unwrap())
         .collect();
-    assert_eq!(codes, vec![502, 429, 503]);
+    // Each endpoint once, then the retryable ones again (the 429 asked for longer than the
+    // retry cap, so it is not retried).
+    assert_eq!(codes, vec![502, 429, 503, 502, 503, 502, 503]);
 }

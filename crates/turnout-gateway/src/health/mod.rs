@@ -3,6 +3,7 @@
 //! [`HealthView`]; the attempt loop writes to it after every attempt.
 
 mod breaker;
+mod budget;
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
@@ -10,6 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 pub use breaker::{Breaker, BreakerState};
+pub use budget::RetryBudget;
 use turnout_config::BreakerConfig;
 
 use crate::routing::plan::HealthView;
@@ -81,6 +83,7 @@ struct EndpointHealth {
     last_hard_error: Option<Instant>,
     cool_until: Option<Instant>,
     breaker: Breaker,
+    budget: RetryBudget,
     ttft: Samples,
     throughput: Samples,
 }
@@ -123,6 +126,7 @@ impl Health {
                     last_hard_error: None,
                     cool_until: None,
                     breaker: Breaker::new(config),
+                    budget: RetryBudget::default(),
                     ttft: Samples::default(),
                     throughput: Samples::default(),
                 }))
@@ -150,11 +154,27 @@ impl Health {
         Some(f(&guard))
     }
 
-    /// Called just before an attempt: false when the endpoint must not be tried now (its
-    /// breaker is open, or half-open with its single trial already in flight).
+    /// Called just before a first attempt on an endpoint: false when it must not be tried now
+    /// (cooling down after a 429, breaker open, or half-open with its trial in flight).
     pub fn admit(&self, key: &str, now: Instant) -> bool {
         self.with(key, |h| {
+            if h.cool_until.is_some_and(|t| now < t) || !h.breaker.admit(now) {
+                return false;
+            }
+            h.budget.on_primary(now);
+            true
+        })
+    }
+
+    /// Called before retrying the same endpoint: admitted as [`Health::admit`] and paid for
+    /// from its retry budget (`ratio` of recent primary requests plus a small floor).
+    pub fn admit_retry(&self, key: &str, now: Instant, ratio: f64) -> bool {
+        self.with(key, |h| {
             if h.cool_until.is_some_and(|t| now < t) {
+                return false;
+            }
+            // Check the breaker without taking a half-open trial, then pay, then take it.
+            if h.breaker.blocked_until(now).is_some() || !h.budget.try_withdraw(now, ratio) {
                 return false;
             }
             h.breaker.admit(now)

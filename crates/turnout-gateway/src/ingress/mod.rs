@@ -65,24 +65,32 @@ async fn handle_chat(
 ) -> Result<Response, ApiError> {
     let (input, plan) = admit_and_plan(state, headers, body).await?;
     let (input, plan) = (Arc::new(input), Arc::new(plan));
+    let policy = Arc::new(fallback::RetryPolicy::from_config(
+        &state.runtime().routing.retry,
+    ));
     let health = state.health().clone();
 
     if input.stream {
         let requested = input.model.clone();
         let future = {
-            let (plan, input, ident, health) =
-                (plan.clone(), input.clone(), ident.clone(), health.clone());
+            let (plan, input, ident, health, policy) = (
+                plan.clone(),
+                input.clone(),
+                ident.clone(),
+                health.clone(),
+                policy.clone(),
+            );
             // The plan may outlive this handler (inside the response body): keep its span.
             let span = tracing::Span::current();
             Box::pin(
-                async move { fallback::open_stream(&plan, &input, &ident, &health).await }
+                async move { fallback::open_stream(&plan, &input, &ident, &health, &policy).await }
                     .instrument(span),
             )
         };
         return stream::respond(future, ident, requested, started, state.health().clone()).await;
     }
 
-    let (done, target) = fallback::complete(&plan, &input, &ident, &health).await?;
+    let (done, target) = fallback::complete(&plan, &input, &ident, &health, &policy).await?;
     RequestEvent {
         id: &ident.id,
         model: &target.model_id,

@@ -1,12 +1,13 @@
 //! Step 3: the attempt loop, the one place that walks a plan. Each candidate is admitted by
 //! its breaker, tried once, and its outcome recorded in health; a failure that may fall over
-//! moves to the next endpoint, a client-fault failure skips to the next model; the loop ends in
-//! one error that lists every attempt.
+//! moves to the next endpoint, a client-fault failure skips to the next model. When every
+//! candidate failed, retryable failures are retried on the same endpoint with backoff, within
+//! that endpoint's retry budget. The loop ends in one error that lists every attempt.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::attempt::{self, AttemptError, BoundStream, Completed};
+use super::attempt::{self, AttemptError, BoundStream, Completed, FailureClass};
 use crate::egress::ResponseIdentity;
 use crate::error::ApiError;
 use crate::health::{Health, Outcome};
@@ -15,10 +16,91 @@ use crate::routing::catalog::Target;
 use crate::routing::plan::Plan;
 use crate::telemetry::AttemptEvent;
 
-/// Walks the plan with `attempt` until one succeeds.
+/// Backoff for retrying the same endpoint (DESIGN.md §3 `[routing] retry`).
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub initial: Duration,
+    pub multiplier: f64,
+    pub jitter: f64,
+    pub max: Duration,
+    pub budget_ratio: f64,
+    /// Rounds of retries after every candidate failed once.
+    pub rounds: u32,
+}
+
+impl RetryPolicy {
+    pub fn from_config(c: &turnout_config::RetryConfig) -> Self {
+        Self {
+            initial: Duration::from_millis(c.initial_ms),
+            multiplier: c.multiplier,
+            jitter: c.jitter,
+            max: Duration::from_millis(c.max_ms),
+            budget_ratio: c.budget_ratio,
+            rounds: 2,
+        }
+    }
+
+    /// Exponential with ±jitter, capped; never shorter than what the upstream asked for.
+    pub fn delay(&self, round: u32, retry_after: Option<Duration>, unit_random: f64) -> Duration {
+        let base = self.initial.as_secs_f64() * self.multiplier.powi(round as i32);
+        let jittered = base * (1.0 + self.jitter * (2.0 * unit_random - 1.0));
+        let backoff = Duration::from_secs_f64(jittered.clamp(0.0, self.max.as_secs_f64()));
+        backoff.max(retry_after.unwrap_or_default())
+    }
+
+    /// Whether a failure is worth retrying on the same endpoint.
+    fn may_retry(&self, e: &AttemptError) -> bool {
+        let class_ok = matches!(
+            e.class,
+            FailureClass::Overloaded
+                | FailureClass::ServerError
+                | FailureClass::Connect
+                | FailureClass::BadOutput
+                | FailureClass::RateLimited
+        );
+        // An upstream asking for a longer wait is left to its cool-down.
+        class_ok && e.retry_after.is_none_or(|w| w <= self.max)
+    }
+}
+
+/// Runs one attempt and records its outcome.
+async fn try_once<T, Fut>(health: &Health, target: &Target, attempt: Fut) -> Result<T, AttemptError>
+where
+    Fut: Future<Output = Result<T, AttemptError>>,
+{
+    let key = &target.endpoint.key;
+    let started = Instant::now();
+    let pending = PendingOutcome {
+        health,
+        key,
+        settled: false,
+    };
+    let result = attempt.await;
+    pending.settle();
+    match &result {
+        Ok(_) => {
+            AttemptEvent::ok(target, started).emit();
+            health.record(key, Outcome::Success, Instant::now());
+        }
+        Err(e) => {
+            AttemptEvent::failed(e, started).emit();
+            let outcome = Outcome::Failure {
+                class: e.class,
+                retry_after: e.retry_after,
+            };
+            health.record(key, outcome, Instant::now());
+        }
+    }
+    result
+}
+
+/// Walks the plan with `attempt` until one succeeds: each candidate once (failing over is
+/// free), then, if all failed, retries of the same endpoints with backoff, paid from their
+/// retry budgets.
 async fn walk<T, F, Fut>(
     plan: &Plan,
     health: &Health,
+    policy: &RetryPolicy,
     mut attempt: F,
 ) -> Result<(T, Target, Duration), ApiError>
 where
@@ -26,46 +108,60 @@ where
     Fut: Future<Output = Result<T, AttemptError>>,
 {
     let mut failures: Vec<AttemptError> = Vec::new();
+    let mut retry: Vec<(&Target, Option<Duration>)> = Vec::new();
     let mut skipped = 0usize;
     for group in &plan.groups {
         for candidate in group {
             let target = &candidate.target;
-            let key = &target.endpoint.key;
-            if !health.admit(key, Instant::now()) {
+            if !health.admit(&target.endpoint.key, Instant::now()) {
                 skipped += 1;
                 continue;
             }
             let started = Instant::now();
-            let pending = PendingOutcome {
-                health,
-                key,
-                settled: false,
-            };
-            let result = attempt(target.clone()).await;
-            pending.settle();
-            match result {
-                Ok(value) => {
-                    AttemptEvent::ok(target, started).emit();
-                    health.record(key, Outcome::Success, Instant::now());
-                    return Ok((value, target.clone(), started.elapsed()));
-                }
+            match try_once(health, target, attempt(target.clone())).await {
+                Ok(value) => return Ok((value, target.clone(), started.elapsed())),
                 Err(e) => {
-                    AttemptEvent::failed(&e, started).emit();
-                    health.record(
-                        key,
-                        Outcome::Failure {
-                            class: e.class,
-                            retry_after: e.retry_after,
-                        },
-                        Instant::now(),
-                    );
                     let next_model = !e.class.falls_over_to_next_endpoint();
+                    if policy.may_retry(&e) {
+                        retry.push((target, e.retry_after));
+                    }
                     failures.push(e);
                     if next_model {
                         break;
                     }
                 }
             }
+        }
+    }
+    // A client waits for retries at most `max` in all, however many endpoints are retried.
+    let mut slept = Duration::ZERO;
+    for round in 0..policy.rounds {
+        let mut again = Vec::new();
+        for (target, retry_after) in retry {
+            let wait = policy.delay(round, retry_after, rand::random::<f64>());
+            if slept + wait > policy.max {
+                continue;
+            }
+            slept += wait;
+            tokio::time::sleep(wait).await;
+            let key = &target.endpoint.key;
+            if !health.admit_retry(key, Instant::now(), policy.budget_ratio) {
+                continue;
+            }
+            let started = Instant::now();
+            match try_once(health, target, attempt(target.clone())).await {
+                Ok(value) => return Ok((value, target.clone(), started.elapsed())),
+                Err(e) => {
+                    if policy.may_retry(&e) {
+                        again.push((target, e.retry_after));
+                    }
+                    failures.push(e);
+                }
+            }
+        }
+        retry = again;
+        if retry.is_empty() {
+            break;
         }
     }
     if failures.is_empty() && skipped > 0 {
@@ -109,8 +205,9 @@ pub async fn complete(
     input: &ChatInput,
     ident: &ResponseIdentity,
     health: &Health,
+    policy: &RetryPolicy,
 ) -> Result<(Completed, Target), ApiError> {
-    let (done, target, elapsed) = walk(plan, health, |t| async move {
+    let (done, target, elapsed) = walk(plan, health, policy, |t| async move {
         attempt::complete(&t, input, ident).await
     })
     .await?;
@@ -124,12 +221,36 @@ pub async fn open_stream(
     input: &ChatInput,
     ident: &ResponseIdentity,
     health: &Health,
+    policy: &RetryPolicy,
 ) -> Result<BoundStream, ApiError> {
     // Throughput is recorded when the stream ends (egress); here, time to first token.
-    let (bound, target, ttft) = walk(plan, health, |t| async move {
+    let (bound, target, ttft) = walk(plan, health, policy, |t| async move {
         attempt::open_stream(&t, input, ident).await
     })
     .await?;
     health.record_timing(&target.endpoint.key, ttft, None, Instant::now());
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_caps_jitters_and_honours_retry_after() {
+        let p = RetryPolicy::from_config(&turnout_config::RetryConfig::default());
+        assert_eq!(p.delay(0, None, 0.5), Duration::from_millis(250));
+        assert_eq!(p.delay(1, None, 0.5), Duration::from_millis(500));
+        assert_eq!(
+            p.delay(10, None, 0.5),
+            Duration::from_millis(4000),
+            "capped"
+        );
+        assert_eq!(p.delay(0, None, 0.0), Duration::from_millis(200), "-20%");
+        assert_eq!(p.delay(0, None, 1.0), Duration::from_millis(300), "+20%");
+        assert_eq!(
+            p.delay(0, Some(Duration::from_secs(2)), 0.5),
+            Duration::from_secs(2)
+        );
+    }
 }

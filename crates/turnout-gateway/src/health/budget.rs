@@ -1,0 +1,72 @@
+//! Retry budgets: retrying the same endpoint is allowed only while retries stay within a share
+//! of its recent primary traffic (plus a small floor), so an outage never multiplies load.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+/// Budgets look at the last 10 s of traffic.
+pub const BUDGET_WINDOW: Duration = Duration::from_secs(10);
+/// Retries always allowed per window, so a quiet endpoint can still be retried.
+pub const BUDGET_FLOOR: usize = 3;
+
+#[derive(Debug, Default)]
+pub struct RetryBudget {
+    primaries: VecDeque<Instant>,
+    retries: VecDeque<Instant>,
+}
+
+impl RetryBudget {
+    fn trim(&mut self, now: Instant) {
+        for q in [&mut self.primaries, &mut self.retries] {
+            while q
+                .front()
+                .is_some_and(|t| now.saturating_duration_since(*t) > BUDGET_WINDOW)
+            {
+                q.pop_front();
+            }
+        }
+    }
+
+    pub fn on_primary(&mut self, now: Instant) {
+        self.trim(now);
+        self.primaries.push_back(now);
+    }
+
+    /// Takes one retry from the budget, if it has one.
+    pub fn try_withdraw(&mut self, now: Instant, ratio: f64) -> bool {
+        self.trim(now);
+        let allowed = BUDGET_FLOOR as f64 + ratio * self.primaries.len() as f64;
+        if (self.retries.len() as f64) < allowed.floor() {
+            self.retries.push_back(now);
+            true
+        } else {
+            false
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retries_stay_within_the_ratio_plus_the_floor() {
+        let t0 = Instant::now();
+        let mut b = RetryBudget::default();
+        for _ in 0..100 {
+            b.on_primary(t0);
+        }
+        let granted = (0..100).filter(|_| b.try_withdraw(t0, 0.2)).count();
+        assert_eq!(granted, BUDGET_FLOOR + 20);
+    }
+
+    #[test]
+    fn a_quiet_endpoint_gets_the_floor_and_the_window_refills() {
+        let t0 = Instant::now();
+        let mut b = RetryBudget::default();
+        let granted = (0..10).filter(|_| b.try_withdraw(t0, 0.2)).count();
+        assert_eq!(granted, BUDGET_FLOOR);
+        let later = t0 + BUDGET_WINDOW + Duration::from_millis(1);
+        assert!(b.try_withdraw(later, 0.2));
+    }
+}
