@@ -243,3 +243,52 @@ async fn default_routing_sends_most_traffic_to_the_cheapest_endpoint() {
     assert!((80..=98).contains(&a), "a served {a} of 100");
     assert_eq!(a + mb.stats().requests, 100);
 }
+
+#[tokio::test]
+async fn openrouter_metadata_lists_every_attempt_when_asked() {
+    let (_ma, _mb, gw) = two(failing(503, None), fast()).await;
+    let body = ordered(chat("x/chat"), &["a", "b"]);
+    let plain: Value = gw.post_chat(&body).await.json().await.unwrap();
+    assert!(
+        plain.get("openrouter_metadata").is_none(),
+        "only when asked"
+    );
+
+    let resp = gw
+        .http
+        .post(gw.url("/api/v1/chat/completions"))
+        .header("X-OpenRouter-Metadata", "enabled")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let (status, ok) = json_of(resp).await;
+    assert_eq!(status, 200);
+    let meta = &ok["openrouter_metadata"];
+    assert_eq!(meta["requested"], "x/chat");
+    assert_eq!(meta["strategy"], "fallback");
+    assert_eq!(
+        meta["attempts"],
+        json!([
+            {"provider": "Alpha", "model": "x/chat", "status": 503},
+            {"provider": "Beta", "model": "x/chat", "status": 200}
+        ])
+    );
+    assert_eq!(meta["endpoints"]["total"], 2);
+
+    let stream = gw
+        .http
+        .post(gw.url("/api/v1/chat/completions"))
+        .header("X-OpenRouter-Metadata", "enabled")
+        .json(&with(body, "stream", json!(true)))
+        .send()
+        .await
+        .unwrap();
+    let events = sse_lines(stream).await;
+    let last = events.iter().filter_map(|e| data_json(e)).last().unwrap();
+    assert_eq!(last["choices"], json!([]));
+    assert_eq!(
+        last["openrouter_metadata"]["attempts"][1]["provider"],
+        "Beta"
+    );
+}

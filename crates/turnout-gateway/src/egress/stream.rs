@@ -25,6 +25,7 @@ use super::ResponseIdentity;
 use crate::accounting::cost::usage_out;
 use crate::error::ApiError;
 use crate::health::Health;
+use crate::routing::plan::Plan;
 use crate::telemetry::{InFlightStream, RequestEvent};
 use crate::upstream::attempt::{AttemptError, BoundStream, Next};
 
@@ -41,6 +42,7 @@ pub async fn respond(
     requested_model: String,
     started: Instant,
     health: Arc<Health>,
+    metadata: Option<Arc<Plan>>,
 ) -> Result<Response, ApiError> {
     let phase = match tokio::time::timeout(COMMIT_AFTER, &mut plan).await {
         Ok(Ok(bound)) => Phase::Streaming(Box::new(bound)),
@@ -52,6 +54,8 @@ pub async fn respond(
     };
     let state = StreamState {
         phase,
+        metadata,
+        requested: requested_model.clone(),
         ident: ident.clone(),
         record: Record {
             id: ident.id.clone(),
@@ -94,6 +98,9 @@ enum Phase {
 
 struct StreamState {
     phase: Phase,
+    /// Set when the client asked for `openrouter_metadata` (sent on the final usage chunk).
+    metadata: Option<Arc<Plan>>,
+    requested: String,
     ident: ResponseIdentity,
     record: Record,
 }
@@ -131,7 +138,15 @@ impl StreamState {
                     match bound.next().await {
                         Next::Chunk(b) => return Some(b),
                         Next::End => {
-                            let chunk = final_usage_chunk(bound);
+                            let meta = self.metadata.as_ref().map(|plan| {
+                                super::openrouter_metadata(
+                                    &self.requested,
+                                    plan,
+                                    &bound.attempts,
+                                    &bound.target,
+                                )
+                            });
+                            let chunk = final_usage_chunk(bound, meta);
                             record_usage(&mut self.record, bound);
                             self.record.outcome = Some("ok");
                             self.phase = finishing([chunk, Bytes::from_static(DONE)]);
@@ -185,7 +200,7 @@ fn finishing<const N: usize>(items: [Bytes; N]) -> Phase {
 }
 
 /// The last data chunk: `choices: []` and the usage with its cost.
-fn final_usage_chunk(bound: &BoundStream) -> Bytes {
+fn final_usage_chunk(bound: &BoundStream, metadata: Option<serde_json::Value>) -> Bytes {
     let t = &bound.translator;
     let usage = usage_out(&bound.target.endpoint.pricing, &t.usage(), t.finish_reason);
     let chunk = ChatChunk {
@@ -200,7 +215,11 @@ fn final_usage_chunk(bound: &BoundStream) -> Bytes {
         usage: Some(usage),
         error: None,
     };
-    encode_data(&serde_json::to_vec(&chunk).unwrap_or_default())
+    let mut json = serde_json::to_vec(&chunk).unwrap_or_default();
+    if let Some(meta) = metadata {
+        super::append_member(&mut json, "openrouter_metadata", &meta);
+    }
+    encode_data(&json)
 }
 
 fn attempt_error_chunk(bound: &BoundStream, e: &AttemptError) -> Bytes {

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tracing::Instrument;
 
-use crate::egress::{ResponseIdentity, stream};
+use crate::egress::{self, ResponseIdentity, stream};
 use crate::error::ApiError;
 use crate::routing::plan::Plan;
 use crate::state::AppState;
@@ -87,10 +87,24 @@ async fn handle_chat(
                     .instrument(span),
             )
         };
-        return stream::respond(future, ident, requested, started, state.health().clone()).await;
+        let metadata = egress::wants_metadata(headers).then(|| plan.clone());
+        return stream::respond(
+            future,
+            ident,
+            requested,
+            started,
+            state.health().clone(),
+            metadata,
+        )
+        .await;
     }
 
-    let (done, target) = fallback::complete(&plan, &input, &ident, &health, &policy).await?;
+    let served = fallback::complete(&plan, &input, &ident, &health, &policy).await?;
+    let (mut done, target) = (served.value, served.target);
+    if egress::wants_metadata(headers) {
+        let meta = egress::openrouter_metadata(&input.model, &plan, &served.attempts, &target);
+        egress::append_member(&mut done.body, "openrouter_metadata", &meta);
+    }
     RequestEvent {
         id: &ident.id,
         model: &target.model_id,

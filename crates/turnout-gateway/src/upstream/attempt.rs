@@ -378,6 +378,35 @@ pub struct BoundStream {
     total_deadline: Instant,
     idle: Duration,
     finished: bool,
+    /// Every attempt of the plan up to and including this one.
+    pub attempts: Vec<AttemptSummary>,
+}
+
+/// One attempt, as `openrouter_metadata.attempts[]` and generation records report it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AttemptSummary {
+    pub provider: String,
+    pub model: String,
+    /// 200 for the one that served, else the status the failure maps to.
+    pub status: u16,
+}
+
+impl AttemptSummary {
+    pub fn served(target: &Target) -> Self {
+        Self {
+            provider: target.endpoint.provider.name.clone(),
+            model: target.model_id.clone(),
+            status: 200,
+        }
+    }
+
+    pub fn failed(e: &AttemptError) -> Self {
+        Self {
+            provider: e.provider.to_string(),
+            model: e.model.to_string(),
+            status: e.upstream_status.unwrap_or_else(|| e.client_status()),
+        }
+    }
 }
 
 /// What the bound stream yields next.
@@ -499,6 +528,7 @@ pub async fn open_stream(
         // Until content arrives the first-token deadline is the one that counts.
         idle: t.first_token,
         finished: false,
+        attempts: Vec::new(),
     };
     while !bound.translator.has_content() {
         let now = Instant::now();

@@ -7,7 +7,7 @@
 use std::future::Future;
 use std::time::{Duration, Instant};
 
-use super::attempt::{self, AttemptError, BoundStream, Completed, FailureClass};
+use super::attempt::{self, AttemptError, AttemptSummary, BoundStream, Completed, FailureClass};
 use crate::egress::ResponseIdentity;
 use crate::error::ApiError;
 use crate::health::{Health, Outcome};
@@ -94,6 +94,25 @@ where
     result
 }
 
+/// A successful walk: the value, who served it, how long its attempt took, and every attempt.
+pub struct Served<T> {
+    pub value: T,
+    pub target: Target,
+    pub elapsed: Duration,
+    pub attempts: Vec<AttemptSummary>,
+}
+
+fn served<T>(value: T, target: &Target, started: Instant, failures: &[AttemptError]) -> Served<T> {
+    let mut attempts: Vec<AttemptSummary> = failures.iter().map(AttemptSummary::failed).collect();
+    attempts.push(AttemptSummary::served(target));
+    Served {
+        value,
+        target: target.clone(),
+        elapsed: started.elapsed(),
+        attempts,
+    }
+}
+
 /// Walks the plan with `attempt` until one succeeds: each candidate once (failing over is
 /// free), then, if all failed, retries of the same endpoints with backoff, paid from their
 /// retry budgets.
@@ -102,7 +121,7 @@ async fn walk<T, F, Fut>(
     health: &Health,
     policy: &RetryPolicy,
     mut attempt: F,
-) -> Result<(T, Target, Duration), ApiError>
+) -> Result<Served<T>, ApiError>
 where
     F: FnMut(Target) -> Fut,
     Fut: Future<Output = Result<T, AttemptError>>,
@@ -119,7 +138,7 @@ where
             }
             let started = Instant::now();
             match try_once(health, target, attempt(target.clone())).await {
-                Ok(value) => return Ok((value, target.clone(), started.elapsed())),
+                Ok(value) => return Ok(served(value, target, started, &failures)),
                 Err(e) => {
                     let next_model = !e.class.falls_over_to_next_endpoint();
                     if policy.may_retry(&e) {
@@ -150,7 +169,7 @@ where
             }
             let started = Instant::now();
             match try_once(health, target, attempt(target.clone())).await {
-                Ok(value) => return Ok((value, target.clone(), started.elapsed())),
+                Ok(value) => return Ok(served(value, target, started, &failures)),
                 Err(e) => {
                     if policy.may_retry(&e) {
                         again.push((target, e.retry_after));
@@ -206,14 +225,15 @@ pub async fn complete(
     ident: &ResponseIdentity,
     health: &Health,
     policy: &RetryPolicy,
-) -> Result<(Completed, Target), ApiError> {
-    let (done, target, elapsed) = walk(plan, health, policy, |t| async move {
+) -> Result<Served<Completed>, ApiError> {
+    let served = walk(plan, health, policy, |t| async move {
         attempt::complete(&t, input, ident).await
     })
     .await?;
-    let tps = done.usage.completion_tokens as f64 / elapsed.as_secs_f64().max(1e-3);
-    health.record_timing(&target.endpoint.key, elapsed, Some(tps), Instant::now());
-    Ok((done, target))
+    let tps = served.value.usage.completion_tokens as f64 / served.elapsed.as_secs_f64().max(1e-3);
+    let key = &served.target.endpoint.key;
+    health.record_timing(key, served.elapsed, Some(tps), Instant::now());
+    Ok(served)
 }
 
 pub async fn open_stream(
@@ -224,11 +244,14 @@ pub async fn open_stream(
     policy: &RetryPolicy,
 ) -> Result<BoundStream, ApiError> {
     // Throughput is recorded when the stream ends (egress); here, time to first token.
-    let (bound, target, ttft) = walk(plan, health, policy, |t| async move {
+    let served = walk(plan, health, policy, |t| async move {
         attempt::open_stream(&t, input, ident).await
     })
     .await?;
-    health.record_timing(&target.endpoint.key, ttft, None, Instant::now());
+    let key = &served.target.endpoint.key;
+    health.record_timing(key, served.elapsed, None, Instant::now());
+    let mut bound = served.value;
+    bound.attempts = served.attempts;
     Ok(bound)
 }
 
