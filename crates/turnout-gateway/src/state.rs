@@ -6,6 +6,7 @@ use arc_swap::ArcSwap;
 use turnout_config::{Config, RoutingConfig};
 
 use crate::health::Health;
+use crate::routing::sticky::StickyTable;
 
 use crate::ingress::auth::Authenticator;
 use crate::routing::catalog::{Catalog, CatalogError};
@@ -46,6 +47,7 @@ struct Inner {
     runtime: ArcSwap<Runtime>,
     /// Outlives reloads: endpoints keep their history when the config changes.
     health: Arc<Health>,
+    sticky: Arc<StickyTable>,
 }
 
 impl AppState {
@@ -55,12 +57,17 @@ impl AppState {
             inner: Arc::new(Inner {
                 runtime: ArcSwap::from_pointee(runtime),
                 health,
+                sticky: Arc::new(StickyTable::default()),
             }),
         }
     }
 
     pub fn health(&self) -> &Arc<Health> {
         &self.inner.health
+    }
+
+    pub fn sticky(&self) -> &Arc<StickyTable> {
+        &self.inner.sticky
     }
 
     pub fn runtime(&self) -> Arc<Runtime> {

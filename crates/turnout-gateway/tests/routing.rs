@@ -285,7 +285,11 @@ async fn openrouter_metadata_lists_every_attempt_when_asked() {
         .await
         .unwrap();
     let events = sse_lines(stream).await;
-    let last = events.iter().filter_map(|e| data_json(e)).next_back().unwrap();
+    let last = events
+        .iter()
+        .filter_map(|e| data_json(e))
+        .next_back()
+        .unwrap();
     assert_eq!(last["choices"], json!([]));
     assert_eq!(
         last["openrouter_metadata"]["attempts"][1]["provider"],

@@ -17,6 +17,7 @@ use tracing::Instrument;
 use crate::egress::{self, ResponseIdentity, stream};
 use crate::error::ApiError;
 use crate::routing::plan::Plan;
+use crate::routing::sticky::{SessionKey, SessionKind, StickyTable};
 use crate::state::AppState;
 use crate::telemetry::RequestEvent;
 use crate::upstream::fallback;
@@ -63,8 +64,10 @@ async fn handle_chat(
     started: Instant,
     ident: ResponseIdentity,
 ) -> Result<Response, ApiError> {
-    let (input, plan) = admit_and_plan(state, headers, body).await?;
+    let (input, plan, session) = admit_and_plan(state, headers, body).await?;
     let (input, plan) = (Arc::new(input), Arc::new(plan));
+    // Stickiness never overrides an explicit provider order.
+    let session = session.filter(|_| input.preferences.order.is_empty());
     let policy = Arc::new(fallback::RetryPolicy::from_config(
         &state.runtime().routing.retry,
     ));
@@ -80,11 +83,19 @@ async fn handle_chat(
                 health.clone(),
                 policy.clone(),
             );
+            let sticky = state.sticky().clone();
             // The plan may outlive this handler (inside the response body): keep its span.
             let span = tracing::Span::current();
             Box::pin(
-                async move { fallback::open_stream(&plan, &input, &ident, &health, &policy).await }
-                    .instrument(span),
+                async move {
+                    let bound =
+                        fallback::open_stream(&plan, &input, &ident, &health, &policy).await?;
+                    if let Some(s) = session {
+                        s.bind(&sticky, &bound.target);
+                    }
+                    Ok(bound)
+                }
+                .instrument(span),
             )
         };
         let metadata = egress::wants_metadata(headers).then(|| plan.clone());
@@ -101,6 +112,9 @@ async fn handle_chat(
 
     let served = fallback::complete(&plan, &input, &ident, &health, &policy).await?;
     let (mut done, target) = (served.value, served.target);
+    if let Some(s) = session {
+        s.bind(state.sticky(), &target);
+    }
     if egress::wants_metadata(headers) {
         let meta = egress::openrouter_metadata(&input.model, &plan, &served.attempts, &target);
         egress::append_member(&mut done.body, "openrouter_metadata", &meta);
@@ -138,19 +152,65 @@ async fn admit_and_plan(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
-) -> Result<(parse::ChatInput, Plan), ApiError> {
+) -> Result<(parse::ChatInput, Plan, Option<Session>), ApiError> {
     let runtime = state.runtime();
-    let _principal = runtime.auth.authenticate(headers)?;
+    let principal = runtime.auth.authenticate(headers)?;
     let bytes = read_body(body, runtime.max_body_bytes).await?;
     let input = parse::parse_chat(&bytes)?;
+    let session = Session::of(&principal, &input, headers);
+    let mut route = input.route_request();
+    route.sticky_endpoint = session.and_then(|s| state.sticky().get(s.key, Instant::now()));
     let plan = Plan::build(
         &runtime.catalog,
-        &input.route_request(),
+        &route,
         state.health().as_ref(),
         Instant::now(),
         &mut rand::rng(),
     )?;
-    Ok((input, plan))
+    Ok((input, plan, session))
+}
+
+/// The conversation a request belongs to, for sticky routing.
+#[derive(Debug, Clone, Copy)]
+struct Session {
+    key: SessionKey,
+    kind: SessionKind,
+}
+
+impl Session {
+    /// `session_id` (body) wins over `x-session-id` (header); without either, the
+    /// conversation's own hash.
+    fn of(
+        principal: &auth::Principal,
+        input: &parse::ChatInput,
+        headers: &HeaderMap,
+    ) -> Option<Self> {
+        let explicit = input.session_id.clone().or_else(|| {
+            headers
+                .get("x-session-id")
+                .and_then(|v| v.to_str().ok())
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty() && s.len() <= 256)
+        });
+        let (conversation, kind) = match explicit {
+            Some(id) => (id, SessionKind::Explicit),
+            None => (input.conversation.clone()?, SessionKind::Implicit),
+        };
+        Some(Session {
+            key: SessionKey::new(&principal.account, &input.model, &conversation),
+            kind,
+        })
+    }
+
+    /// Remembers who served, where stickiness pays: always for explicit sessions, for
+    /// implicit ones only where cache reads are cheaper than prompts.
+    fn bind(self, sticky: &StickyTable, target: &crate::routing::catalog::Target) {
+        let pricing = &target.endpoint.pricing;
+        let caching_pays = pricing.cache_read.is_some_and(|r| r < pricing.prompt);
+        if self.kind == SessionKind::Explicit || caching_pays {
+            sticky.bind(self.key, target.endpoint.key.clone(), Instant::now());
+        }
+    }
 }
 
 /// `POST /api/v1/routing/explain`: the plan a chat request would get right now, and why each
@@ -160,7 +220,7 @@ pub async fn routing_explain(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let (_, plan) = admit_and_plan(&state, &headers, body).await?;
+    let (_, plan, _) = admit_and_plan(&state, &headers, body).await?;
     let candidates: Vec<serde_json::Value> = plan
         .candidates()
         .enumerate()

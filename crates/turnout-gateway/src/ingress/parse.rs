@@ -71,6 +71,9 @@ pub struct ChatInput {
     /// Characters of message text, for estimates.
     pub prompt_chars: usize,
     pub session_id: Option<String>,
+    /// Identifies the conversation for implicit sticky routing: a hash of the first system
+    /// (or developer) message and the first other message.
+    pub conversation: Option<String>,
     pub preferences: Preferences,
     /// Which of [`PARAMETERS`] the request uses (non-null).
     pub params_used: Vec<&'static str>,
@@ -88,6 +91,7 @@ impl ChatInput {
             preferences: self.preferences.clone(),
             params_used: self.params_used.clone(),
             max_tokens: self.max_tokens,
+            sticky_endpoint: None,
         }
     }
 
@@ -173,6 +177,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
     let mut max_completion_tokens = None;
     let mut session_id = None;
     let mut prompt_chars = None;
+    let mut conversation = None;
     let mut preferences = Preferences::default();
     let mut route_partition = None;
     let mut params_used = Vec::new();
@@ -195,7 +200,11 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
                 models = field::<Option<Vec<String>>>("models", raw, "an array of strings")?
                     .unwrap_or_default()
             }
-            "messages" => prompt_chars = Some(check_messages(raw)?),
+            "messages" => {
+                let (chars, conv) = check_messages(raw)?;
+                prompt_chars = Some(chars);
+                conversation = conv;
+            }
             "stream" => {
                 stream = field::<Option<bool>>("stream", raw, "a boolean")?.unwrap_or(false)
             }
@@ -301,6 +310,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
         max_tokens,
         prompt_chars,
         session_id,
+        conversation,
         preferences,
         params_used,
         forward,
@@ -320,8 +330,8 @@ const ROLES: &[&str] = &[
     "function",
 ];
 
-/// Checks the message list and returns its text length in characters.
-fn check_messages(raw: &RawValue) -> Result<usize, ApiError> {
+/// Checks the message list; returns its text length in characters and the conversation hash.
+fn check_messages(raw: &RawValue) -> Result<(usize, Option<String>), ApiError> {
     let items: Vec<&RawValue> = serde_json::from_str(raw.get())
         .map_err(|_| ApiError::invalid("`messages` must be an array of messages"))?;
     if items.is_empty() {
@@ -330,6 +340,8 @@ fn check_messages(raw: &RawValue) -> Result<usize, ApiError> {
         ));
     }
     let mut chars = 0;
+    let mut first_system: Option<&str> = None;
+    let mut first_other: Option<&str> = None;
     for (i, item) in items.iter().enumerate() {
         let msg: MessageView = serde_json::from_str(item.get()).map_err(|e| {
             ApiError::invalid(format!(
@@ -345,6 +357,14 @@ fn check_messages(raw: &RawValue) -> Result<usize, ApiError> {
             )));
         }
         if let Some(content) = msg.content {
+            match msg.role.as_ref() {
+                "system" | "developer" => {
+                    first_system.get_or_insert(content.get());
+                }
+                _ => {
+                    first_other.get_or_insert(content.get());
+                }
+            }
             chars += content_chars(content).ok_or_else(|| {
                 ApiError::invalid(format!(
                     "`messages[{i}].content` must be a string, an array of content parts, or null"
@@ -352,7 +372,13 @@ fn check_messages(raw: &RawValue) -> Result<usize, ApiError> {
             })?;
         }
     }
-    Ok(chars)
+    let conversation = first_other.map(|other| {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::hash::DefaultHasher::new();
+        (first_system.unwrap_or(""), other).hash(&mut h);
+        format!("{:016x}", h.finish())
+    });
+    Ok((chars, conversation))
 }
 
 fn content_chars(content: &RawValue) -> Option<usize> {

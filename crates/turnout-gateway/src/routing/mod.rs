@@ -3,3 +3,4 @@
 pub mod catalog;
 pub mod plan;
 pub mod preferences;
+pub mod sticky;

@@ -65,6 +65,8 @@ pub struct RouteRequest {
     pub params_used: Vec<&'static str>,
     /// Requested output length, when given.
     pub max_tokens: Option<u64>,
+    /// The endpoint this conversation last used (sticky session), if any.
+    pub sticky_endpoint: Option<std::sync::Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
@@ -153,7 +155,21 @@ impl Plan {
                     kept.push(t);
                 }
             }
-            groups.push(order(kept, prefs, sort, health, now, rng));
+            let mut ranked = order(kept, prefs, sort, health, now, rng);
+            if let Some(sticky) = &req.sticky_endpoint
+                && prefs.is_load_balanced()
+                && sort.is_none()
+                && groups.is_empty()
+                && !health.recently_failed(sticky, now)
+                && let Some(i) = ranked
+                    .iter()
+                    .position(|c| *c.target.endpoint.key == **sticky)
+            {
+                let mut c = ranked.remove(i);
+                c.why = "sticky session: served this conversation last".to_owned();
+                ranked.insert(0, c);
+            }
+            groups.push(ranked);
         }
 
         if let Some(sort) = sort_everything {
