@@ -2,10 +2,14 @@
 //! requests in a window, or on consecutive failures) → half-open after a cool-down that grows
 //! with repeated trips, letting exactly one trial through → closed on its success.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use turnout_config::BreakerConfig;
+
+use super::window::Window;
+
+const OK: usize = 0;
+const FAILED: usize = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
@@ -28,8 +32,8 @@ impl BreakerState {
 pub struct Breaker {
     config: BreakerConfig,
     state: BreakerState,
-    /// Outcomes in the window while closed: (when, failed).
-    window: VecDeque<(Instant, bool)>,
+    /// Outcomes in the window while closed.
+    window: Window<2>,
     consecutive_failures: u64,
     /// Trips since the breaker last closed; each one doubles the cool-down.
     trips: u32,
@@ -38,9 +42,9 @@ pub struct Breaker {
 impl Breaker {
     pub fn new(config: BreakerConfig) -> Breaker {
         Breaker {
-            config,
+            config: config.clone(),
             state: BreakerState::Closed,
-            window: VecDeque::new(),
+            window: Window::new(Duration::from_secs(config.window_s)),
             consecutive_failures: 0,
             trips: 0,
         }
@@ -105,7 +109,7 @@ impl Breaker {
             BreakerState::Open { .. } => {}
             BreakerState::Closed => {
                 self.consecutive_failures = 0;
-                self.push(now, false);
+                self.window.add(now, OK);
             }
         }
     }
@@ -116,9 +120,9 @@ impl Breaker {
             BreakerState::Open { .. } => {}
             BreakerState::Closed => {
                 self.consecutive_failures += 1;
-                self.push(now, true);
-                let total = self.window.len() as u64;
-                let failed = self.window.iter().filter(|(_, f)| *f).count() as u64;
+                self.window.add(now, FAILED);
+                let [ok, failed] = self.window.totals(now);
+                let total = ok + failed;
                 let ratio_trips = total >= self.config.min_requests
                     && (failed as f64) >= self.config.failure_ratio * (total as f64);
                 if ratio_trips || self.consecutive_failures >= self.config.consecutive {
@@ -126,18 +130,6 @@ impl Breaker {
                 }
             }
         }
-    }
-
-    fn push(&mut self, now: Instant, failed: bool) {
-        let window = Duration::from_secs(self.config.window_s);
-        while self
-            .window
-            .front()
-            .is_some_and(|(t, _)| now.saturating_duration_since(*t) > window)
-        {
-            self.window.pop_front();
-        }
-        self.window.push_back((now, failed));
     }
 
     fn trip(&mut self, now: Instant) {

