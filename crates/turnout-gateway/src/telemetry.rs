@@ -1,10 +1,11 @@
 //! One struct per event, emitting both the log line and the metric so they cannot drift.
 //! Metric names follow the OpenTelemetry GenAI conventions where one exists.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::routing::catalog::Target;
@@ -51,6 +52,64 @@ pub fn prometheus() -> Option<&'static PrometheusHandle> {
         .as_ref()
 }
 
+/// Metric handles of the success path of one (provider, model), resolved once: looking a
+/// labelled metric up in the registry allocates and hashes, which is measurable per request.
+struct OkHandles {
+    requests: [Counter; 2],
+    duration: [Histogram; 2],
+    ttft: Histogram,
+    tokens_in: Counter,
+    tokens_out: Counter,
+    attempts: Counter,
+    attempt_duration: Histogram,
+}
+
+type HandleMap = HashMap<(Box<str>, Box<str>), Arc<OkHandles>>;
+
+fn ok_handles(provider: &str, model: &str) -> Arc<OkHandles> {
+    static CACHE: OnceLock<RwLock<HandleMap>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let key = (Box::<str>::from(provider), Box::<str>::from(model));
+    if let Ok(map) = cache.read()
+        && let Some(h) = map.get(&key)
+    {
+        return h.clone();
+    }
+    let (p, m) = (provider.to_owned(), model.to_owned());
+    let request_labels = |stream: &'static str| {
+        [
+            ("model", m.clone()),
+            ("provider", p.clone()),
+            ("stream", stream.to_owned()),
+            ("outcome", "ok".to_owned()),
+        ]
+    };
+    let attempt_labels = [
+        ("provider", p.clone()),
+        ("model", m.clone()),
+        ("outcome", "ok".to_owned()),
+    ];
+    let handles = Arc::new(OkHandles {
+        requests: [
+            counter!(REQUESTS, &request_labels("false")),
+            counter!(REQUESTS, &request_labels("true")),
+        ],
+        duration: [
+            histogram!(REQUEST_DURATION, &request_labels("false")),
+            histogram!(REQUEST_DURATION, &request_labels("true")),
+        ],
+        ttft: histogram!(TTFT, "provider" => p.clone(), "model" => m.clone()),
+        tokens_in: counter!(TOKENS, "provider" => p.clone(), "model" => m.clone(), "token_type" => "input"),
+        tokens_out: counter!(TOKENS, "provider" => p.clone(), "model" => m.clone(), "token_type" => "output"),
+        attempts: counter!(ATTEMPTS, &attempt_labels),
+        attempt_duration: histogram!(ATTEMPT_DURATION, &attempt_labels),
+    });
+    if let Ok(mut map) = cache.write() {
+        map.insert(key, handles.clone());
+    }
+    handles
+}
+
 /// One upstream try.
 pub struct AttemptEvent<'a> {
     provider: &'a str,
@@ -82,13 +141,19 @@ impl<'a> AttemptEvent<'a> {
     }
 
     pub fn emit(self) {
-        let labels = [
-            ("provider", self.provider.to_owned()),
-            ("model", self.model.to_owned()),
-            ("outcome", self.outcome.to_owned()),
-        ];
-        counter!(ATTEMPTS, &labels).increment(1);
-        histogram!(ATTEMPT_DURATION, &labels).record(self.duration.as_secs_f64());
+        if self.error.is_none() {
+            let h = ok_handles(self.provider, self.model);
+            h.attempts.increment(1);
+            h.attempt_duration.record(self.duration.as_secs_f64());
+        } else {
+            let labels = [
+                ("provider", self.provider.to_owned()),
+                ("model", self.model.to_owned()),
+                ("outcome", self.outcome.to_owned()),
+            ];
+            counter!(ATTEMPTS, &labels).increment(1);
+            histogram!(ATTEMPT_DURATION, &labels).record(self.duration.as_secs_f64());
+        }
         match self.error {
             None => tracing::debug!(
                 provider = self.provider,
@@ -113,7 +178,10 @@ impl<'a> AttemptEvent<'a> {
 pub struct RequestEvent<'a> {
     pub id: &'a str,
     pub model: &'a str,
+    /// Display name, for the log line.
     pub provider: &'a str,
+    /// Slug, for metric labels (as attempts use).
+    pub provider_slug: &'a str,
     pub stream: bool,
     pub status: u16,
     /// `ok`, an error kind, or `cancelled`.
@@ -127,24 +195,33 @@ pub struct RequestEvent<'a> {
 
 impl RequestEvent<'_> {
     pub fn emit(self) {
-        let stream = if self.stream { "true" } else { "false" };
-        let labels = [
-            ("model", self.model.to_owned()),
-            ("provider", self.provider.to_owned()),
-            ("stream", stream.to_owned()),
-            ("outcome", self.outcome.to_owned()),
-        ];
-        counter!(REQUESTS, &labels).increment(1);
-        histogram!(REQUEST_DURATION, &labels).record(self.duration.as_secs_f64());
-        if let Some(ttft) = self.ttft {
-            histogram!(TTFT, "provider" => self.provider.to_owned(), "model" => self.model.to_owned())
-                .record(ttft.as_secs_f64());
-        }
-        if self.prompt_tokens + self.completion_tokens > 0 {
-            counter!(TOKENS, "provider" => self.provider.to_owned(), "model" => self.model.to_owned(), "token_type" => "input")
-                .increment(self.prompt_tokens);
-            counter!(TOKENS, "provider" => self.provider.to_owned(), "model" => self.model.to_owned(), "token_type" => "output")
-                .increment(self.completion_tokens);
+        if self.outcome == "ok" {
+            let h = ok_handles(self.provider_slug, self.model);
+            let i = usize::from(self.stream);
+            h.requests[i].increment(1);
+            h.duration[i].record(self.duration.as_secs_f64());
+            if let Some(ttft) = self.ttft {
+                h.ttft.record(ttft.as_secs_f64());
+            }
+            h.tokens_in.increment(self.prompt_tokens);
+            h.tokens_out.increment(self.completion_tokens);
+        } else {
+            let stream = if self.stream { "true" } else { "false" };
+            let labels = [
+                ("model", self.model.to_owned()),
+                ("provider", self.provider_slug.to_owned()),
+                ("stream", stream.to_owned()),
+                ("outcome", self.outcome.to_owned()),
+            ];
+            counter!(REQUESTS, &labels).increment(1);
+            histogram!(REQUEST_DURATION, &labels).record(self.duration.as_secs_f64());
+            if self.prompt_tokens + self.completion_tokens > 0 {
+                let (p, m) = (self.provider_slug.to_owned(), self.model.to_owned());
+                counter!(TOKENS, "provider" => p.clone(), "model" => m.clone(), "token_type" => "input")
+                    .increment(self.prompt_tokens);
+                counter!(TOKENS, "provider" => p, "model" => m, "token_type" => "output")
+                    .increment(self.completion_tokens);
+            }
         }
         tracing::info!(
             generation_id = self.id,

@@ -61,6 +61,7 @@ pub async fn respond(
             id: ident.id.clone(),
             model: requested_model,
             provider: String::new(),
+            provider_slug: String::new(),
             started,
             ttft: None,
             outcome: None,
@@ -132,6 +133,7 @@ impl StreamState {
                     if self.record.ttft.is_none() {
                         self.record.ttft = Some(self.record.started.elapsed());
                         self.record.provider = bound.target.endpoint.provider.name.clone();
+                        self.record.provider_slug = bound.target.endpoint.provider.slug.clone();
                         self.record.model = bound.target.model_id.clone();
                         self.record.endpoint = Some(bound.target.endpoint.key.clone());
                     }
@@ -264,6 +266,7 @@ struct Record {
     id: Arc<str>,
     model: String,
     provider: String,
+    provider_slug: String,
     started: Instant,
     ttft: Option<Duration>,
     /// `None` until the stream ends: a drop before that is a client cancellation.
@@ -291,6 +294,7 @@ impl Drop for Record {
             id: &self.id,
             model: &self.model,
             provider: &self.provider,
+            provider_slug: &self.provider_slug,
             stream: true,
             status: 200,
             outcome: self.outcome.unwrap_or("cancelled"),

@@ -17,6 +17,8 @@ pub enum CatalogError {
         "provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included)"
     )]
     UnsupportedKind { slug: String, kind: String },
+    #[error("provider `{slug}`: `{url}` is not a valid URL")]
+    Url { slug: String, url: String },
     #[error("provider `{slug}`: cannot build its HTTP client: {source}")]
     Client {
         slug: String,
@@ -32,6 +34,8 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// Without a trailing slash; the adapter appends the path.
     pub base_url: String,
+    /// `{base_url}/chat/completions`, parsed once (parsing a URL per request is measurable).
+    pub chat_url: reqwest::Url,
     pub api_key: Option<SecretString>,
     pub headers: Vec<(String, SecretString)>,
     pub data_collection: DataCollection,
@@ -144,11 +148,18 @@ impl Catalog {
                 slug: p.slug.clone(),
                 source,
             })?;
+            let base_url = p.base_url.trim_end_matches('/').to_owned();
+            let chat = format!("{base_url}/chat/completions");
+            let chat_url = reqwest::Url::parse(&chat).map_err(|_| CatalogError::Url {
+                slug: p.slug.clone(),
+                url: chat,
+            })?;
             let provider = Arc::new(Provider {
                 slug: p.slug.clone(),
+                chat_url,
                 name: p.display_name().to_owned(),
                 kind: p.kind,
-                base_url: p.base_url.trim_end_matches('/').to_owned(),
+                base_url,
                 api_key: p.api_key.clone(),
                 headers: p
                     .headers

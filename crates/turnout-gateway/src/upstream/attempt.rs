@@ -328,39 +328,31 @@ pub async fn complete(
     input: &ChatInput,
     ident: &ResponseIdentity,
 ) -> Result<Completed, AttemptError> {
-    let t = &target.endpoint.timeouts;
-    let started = Instant::now();
-    let request = openai::request(target, input, false);
-    let resp = tokio::time::timeout(t.total, request.send())
-        .await
-        .map_err(|_| {
-            AttemptError::new(
-                FailureClass::Timeout,
-                target,
-                "no answer within the total deadline",
-            )
-        })?
-        .map_err(|e| transport_error(target, &e, "connect"))?;
-    if !resp.status().is_success() {
-        return Err(error_from_response(target, resp).await);
-    }
-    let remaining = t.total.saturating_sub(started.elapsed());
-    let body = tokio::time::timeout(remaining, resp.bytes())
-        .await
-        .map_err(|_| {
-            AttemptError::new(
-                FailureClass::Timeout,
-                target,
-                "no answer within the total deadline",
-            )
-        })?
-        .map_err(|e| {
+    let total = target.endpoint.timeouts.total;
+    // One deadline for the whole exchange: a non-streaming answer has no first token to time.
+    let exchange = async {
+        let resp = openai::request(target, input, false)
+            .send()
+            .await
+            .map_err(|e| transport_error(target, &e, "connect"))?;
+        if !resp.status().is_success() {
+            return Err(error_from_response(target, resp).await);
+        }
+        resp.bytes().await.map_err(|e| {
             AttemptError::new(
                 FailureClass::BadOutput,
                 target,
                 format!("body cut short: {e}"),
             )
-        })?;
+        })
+    };
+    let body = tokio::time::timeout(total, exchange).await.map_err(|_| {
+        AttemptError::new(
+            FailureClass::Timeout,
+            target,
+            "no answer within the total deadline",
+        )
+    })??;
     openai::render_completion(&body, target, input, ident)
 }
 

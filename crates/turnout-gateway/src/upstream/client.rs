@@ -26,6 +26,8 @@ pub fn build_client(timeouts: &ResolvedTimeouts) -> Result<reqwest::Client, reqw
         .tcp_nodelay(true)
         .tcp_keepalive(Duration::from_secs(30))
         .http2_adaptive_window(true)
+        // LLM APIs do not redirect POSTs; following redirects costs per request.
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("turnout/", env!("CARGO_PKG_VERSION")))
         .build()
 }

@@ -21,10 +21,9 @@ use crate::routing::catalog::Target;
 
 pub fn request(target: &Target, input: &ChatInput, stream: bool) -> reqwest::RequestBuilder {
     let provider = &target.endpoint.provider;
-    let url = format!("{}/chat/completions", provider.base_url);
     let mut req = provider
         .client
-        .post(url)
+        .post(provider.chat_url.clone())
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .body(input.upstream_body(&target.upstream_model, stream));
     if stream {
@@ -73,7 +72,10 @@ pub fn render_completion(
         if c.index == 0 || finish.is_none() {
             finish = normalized;
         }
-        if let Ok(view) = serde_json::from_str::<DeltaView>(message.get()) {
+        // Generated text is only measured when the upstream reports no usage.
+        if up.usage.is_none()
+            && let Ok(view) = serde_json::from_str::<DeltaView>(message.get())
+        {
             completion_chars += view.text_chars();
         }
         choices.push(ResultChoice {
