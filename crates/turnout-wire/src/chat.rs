@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::value::RawValue;
 
 use crate::error::ErrorBody;
+use crate::json;
 
 /// A JSON object kept as its members' raw text, in order. Parsing it validates the JSON once;
 /// each member is then read (or forwarded) without re-scanning the rest.
@@ -199,6 +200,12 @@ impl DecimalNumber {
     }
 }
 
+impl DecimalNumber {
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(self.to_plain().as_bytes());
+    }
+}
+
 impl Serialize for DecimalNumber {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let raw = RawValue::from_string(self.to_plain()).map_err(serde::ser::Error::custom)?;
@@ -206,7 +213,7 @@ impl Serialize for DecimalNumber {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CostDetails {
     /// Only known for BYOK; OpenRouter sends null otherwise.
     pub upstream_inference_cost: Option<DecimalNumber>,
@@ -215,7 +222,7 @@ pub struct CostDetails {
 }
 
 /// `usage` as Turnout returns it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct UsageOut {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -337,7 +344,7 @@ pub fn normalize_finish_reason(native: &str) -> &'static str {
 
 // ---- What Turnout sends back. ----
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct ChatResult<'a> {
     pub id: &'a str,
     pub provider: &'a str,
@@ -346,12 +353,11 @@ pub struct ChatResult<'a> {
     pub created: u64,
     pub choices: Vec<ResultChoice<'a>>,
     pub system_fingerprint: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<&'a RawValue>,
     pub usage: UsageOut,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct ResultChoice<'a> {
     pub index: u32,
     pub logprobs: Option<&'a RawValue>,
@@ -360,7 +366,7 @@ pub struct ResultChoice<'a> {
     pub message: &'a RawValue,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct ChatChunk<'a> {
     pub id: &'a str,
     pub object: &'static str,
@@ -368,31 +374,173 @@ pub struct ChatChunk<'a> {
     pub model: &'a str,
     pub provider: &'a str,
     pub choices: Vec<ChunkChoice<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub system_fingerprint: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub service_tier: Option<&'a RawValue>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub usage: Option<UsageOut>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ErrorBody>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug)]
 pub struct ChunkChoice<'a> {
     pub index: u32,
     /// Absent upstream deltas are sent as `{}` (the field is required).
-    #[serde(serialize_with = "delta_or_empty")]
     pub delta: Option<&'a RawValue>,
     pub finish_reason: Option<&'static str>,
     pub native_finish_reason: Option<Cow<'a, str>>,
     pub logprobs: Option<&'a RawValue>,
 }
 
-fn delta_or_empty<S: Serializer>(delta: &Option<&RawValue>, s: S) -> Result<S::Ok, S::Error> {
-    match delta {
-        Some(raw) => raw.serialize(s),
-        None => serde::ser::SerializeMap::end(s.serialize_map(Some(0))?),
+fn details_json(out: &mut Vec<u8>, fields: &[(&str, Option<u64>)]) {
+    let mut o = json::Object::new(out);
+    for (k, v) in fields {
+        if let Some(v) = v {
+            o.uint(k, *v);
+        }
+    }
+    o.end();
+}
+
+impl UsageOut {
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        let mut o = json::Object::new(out);
+        o.uint("prompt_tokens", self.prompt_tokens)
+            .uint("completion_tokens", self.completion_tokens)
+            .uint("total_tokens", self.total_tokens);
+        self.cost.write_json(o.key("cost"));
+        o.raw("is_byok", if self.is_byok { b"true" } else { b"false" });
+        let p = &self.prompt_tokens_details;
+        details_json(
+            o.key("prompt_tokens_details"),
+            &[
+                ("cached_tokens", p.cached_tokens),
+                ("cache_write_tokens", p.cache_write_tokens),
+                ("audio_tokens", p.audio_tokens),
+            ],
+        );
+        let c = &self.completion_tokens_details;
+        details_json(
+            o.key("completion_tokens_details"),
+            &[
+                ("reasoning_tokens", c.reasoning_tokens),
+                ("audio_tokens", c.audio_tokens),
+                ("accepted_prediction_tokens", c.accepted_prediction_tokens),
+                ("rejected_prediction_tokens", c.rejected_prediction_tokens),
+            ],
+        );
+        let d = &self.cost_details;
+        let mut cd = json::Object::new(o.key("cost_details"));
+        match &d.upstream_inference_cost {
+            Some(c) => c.write_json(cd.key("upstream_inference_cost")),
+            None => {
+                cd.raw("upstream_inference_cost", b"null");
+            }
+        }
+        d.upstream_inference_prompt_cost
+            .write_json(cd.key("upstream_inference_prompt_cost"));
+        d.upstream_inference_completions_cost
+            .write_json(cd.key("upstream_inference_completions_cost"));
+        cd.end();
+        o.end();
+    }
+
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(400);
+        self.write_json(&mut out);
+        out
+    }
+}
+
+impl ChatResult<'_> {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            512 + self
+                .choices
+                .iter()
+                .map(|c| c.message.get().len())
+                .sum::<usize>(),
+        );
+        let mut o = json::Object::new(&mut out);
+        o.str("id", self.id)
+            .str("provider", self.provider)
+            .str("model", self.model)
+            .str("object", self.object)
+            .uint("created", self.created);
+        let list = o.key("choices");
+        list.push(b'[');
+        for (i, c) in self.choices.iter().enumerate() {
+            if i > 0 {
+                list.push(b',');
+            }
+            let mut co = json::Object::new(list);
+            co.uint("index", u64::from(c.index));
+            json::raw_or_null(co.key("logprobs"), c.logprobs);
+            json::str_or_null(co.key("finish_reason"), c.finish_reason);
+            json::str_or_null(
+                co.key("native_finish_reason"),
+                c.native_finish_reason.as_deref(),
+            );
+            co.raw("message", c.message.get().as_bytes());
+            co.end();
+        }
+        list.push(b']');
+        json::raw_or_null(o.key("system_fingerprint"), self.system_fingerprint);
+        if let Some(tier) = self.service_tier {
+            o.raw("service_tier", tier.get().as_bytes());
+        }
+        self.usage.write_json(o.key("usage"));
+        o.end();
+        out
+    }
+}
+
+impl ChatChunk<'_> {
+    pub fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(256);
+        let mut o = json::Object::new(&mut out);
+        o.str("id", self.id)
+            .str("object", self.object)
+            .uint("created", self.created)
+            .str("model", self.model)
+            .str("provider", self.provider);
+        let list = o.key("choices");
+        list.push(b'[');
+        for (i, c) in self.choices.iter().enumerate() {
+            if i > 0 {
+                list.push(b',');
+            }
+            let mut co = json::Object::new(list);
+            co.uint("index", u64::from(c.index));
+            co.raw(
+                "delta",
+                c.delta.map_or(b"{}".as_slice(), |d| d.get().as_bytes()),
+            );
+            json::str_or_null(co.key("finish_reason"), c.finish_reason);
+            json::str_or_null(
+                co.key("native_finish_reason"),
+                c.native_finish_reason.as_deref(),
+            );
+            json::raw_or_null(co.key("logprobs"), c.logprobs);
+            co.end();
+        }
+        list.push(b']');
+        if let Some(fp) = self.system_fingerprint {
+            o.raw("system_fingerprint", fp.get().as_bytes());
+        }
+        if let Some(tier) = self.service_tier {
+            o.raw("service_tier", tier.get().as_bytes());
+        }
+        if let Some(usage) = &self.usage {
+            usage.write_json(o.key("usage"));
+        }
+        if let Some(error) = &self.error {
+            // Rare (once per failed stream): serde is fine here.
+            let key = o.key("error");
+            if serde_json::to_writer(&mut *key, error).is_err() {
+                key.extend_from_slice(b"null");
+            }
+        }
+        o.end();
+        out
     }
 }
 

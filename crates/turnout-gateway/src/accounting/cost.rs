@@ -120,7 +120,8 @@ mod tests {
         assert_eq!(c.prompt, d("0.00000135"));
         assert_eq!(c.completion, d("0.000006"));
         assert_eq!(c.total(), d("0.00000735"));
-        let json = serde_json::to_string(&usage_out(&pricing(), &usage, Some("stop"))).expect("j");
+        let json =
+            String::from_utf8(usage_out(&pricing(), &usage, Some("stop")).to_json()).expect("utf8");
         assert!(json.contains(r#""cost":0.00000735,"#), "{json}");
     }
 

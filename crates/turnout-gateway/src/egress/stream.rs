@@ -217,7 +217,7 @@ fn final_usage_chunk(bound: &BoundStream, metadata: Option<serde_json::Value>) -
         usage: Some(usage),
         error: None,
     };
-    let mut json = serde_json::to_vec(&chunk).unwrap_or_default();
+    let mut json = chunk.to_json();
     if let Some(meta) = metadata {
         super::append_member(&mut json, "openrouter_metadata", &meta);
     }
@@ -258,7 +258,7 @@ fn error_chunk(ident: &ResponseIdentity, model: &str, provider: &str, error: Err
         usage: None,
         error: Some(error),
     };
-    encode_data(&serde_json::to_vec(&chunk).unwrap_or_default())
+    encode_data(&chunk.to_json())
 }
 
 /// What one stream did, logged and counted when the stream ends or is dropped.

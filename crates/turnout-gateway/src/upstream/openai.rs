@@ -103,7 +103,7 @@ pub fn render_completion(
         service_tier: up.service_tier,
         usage: usage_json,
     };
-    let body = serde_json::to_vec(&result).map_err(|e| bad(format!("cannot re-encode: {e}")))?;
+    let body = result.to_json();
     Ok(Completed {
         body,
         usage,
@@ -227,14 +227,7 @@ impl StreamTranslator {
             usage: None,
             error: None,
         };
-        let json = serde_json::to_vec(&out).map_err(|e| {
-            AttemptError::new(
-                FailureClass::BadOutput,
-                target,
-                format!("cannot re-encode chunk: {e}"),
-            )
-        })?;
-        Ok(Translated::Chunk(encode_data(&json)))
+        Ok(Translated::Chunk(encode_data(&out.to_json())))
     }
 }
 
