@@ -12,6 +12,7 @@
 //! 3. soft preferences (`preferred_max_latency`, `preferred_min_throughput`) move endpoints
 //!    that miss them to the end.
 
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use rand::Rng;
@@ -72,8 +73,8 @@ pub struct RouteRequest {
 #[derive(Debug, Clone)]
 pub struct Candidate {
     pub target: Target,
-    /// Why it is here, at this rank.
-    pub why: String,
+    /// Why it is here, at this rank (static text on the common path: no allocation).
+    pub why: Cow<'static, str>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -166,7 +167,7 @@ impl Plan {
                     .position(|c| *c.target.endpoint.key == **sticky)
             {
                 let mut c = ranked.remove(i);
-                c.why = "sticky session: served this conversation last".to_owned();
+                c.why = Cow::Borrowed("sticky session: served this conversation last");
                 ranked.insert(0, c);
             }
             groups.push(ranked);
@@ -361,7 +362,7 @@ fn order(
             rest = others;
             chosen.extend(hits.into_iter().map(|t| Candidate {
                 target: t,
-                why: format!("provider.order[{i}] = {reference:?}"),
+                why: format!("provider.order[{i}] = {reference:?}").into(),
             }));
         }
         if prefs.allow_fallbacks {
@@ -369,7 +370,7 @@ fn order(
                 default_order(rest, health, now, rng)
                     .into_iter()
                     .map(|mut c| {
-                        c.why = format!("fallback after provider.order: {}", c.why);
+                        c.why = format!("fallback after provider.order: {}", c.why).into();
                         c
                     }),
             );
@@ -400,7 +401,10 @@ fn sort_by(mut targets: Vec<Target>, by: SortBy, health: &dyn HealthView) -> Vec
                 .into_iter()
                 .map(|t| {
                     let why = format!("sorted by price ({}/token)", blended_price(&t).normalize());
-                    Candidate { target: t, why }
+                    Candidate {
+                        target: t,
+                        why: why.into(),
+                    }
                 })
                 .collect()
         }
@@ -421,15 +425,16 @@ fn sort_by(mut targets: Vec<Target>, by: SortBy, health: &dyn HealthView) -> Vec
             keyed
                 .into_iter()
                 .map(|(m, t)| {
-                    let why = match (by, m) {
+                    let why: Cow<'static, str> = match (by, m) {
                         (SortBy::Throughput, Some(v)) => {
-                            format!("sorted by throughput (p50 {:.1} tokens/s)", -v)
+                            format!("sorted by throughput (p50 {:.1} tokens/s)", -v).into()
                         }
                         (_, Some(v)) => format!(
                             "sorted by latency (p50 {:.0} ms to first token)",
                             v * 1000.0
-                        ),
-                        _ => "not measured yet: after measured endpoints".to_owned(),
+                        )
+                        .into(),
+                        _ => Cow::Borrowed("not measured yet: after measured endpoints"),
                     };
                     Candidate { target: t, why }
                 })
@@ -457,16 +462,16 @@ fn default_order(
         let first = stable.remove(pick);
         out.push(Candidate {
             target: first,
-            why: "load-balanced pick, weighted by 1/price²".to_owned(),
+            why: Cow::Borrowed("load-balanced pick, weighted by 1/price²"),
         });
     }
     out.extend(stable.into_iter().map(|t| Candidate {
         target: t,
-        why: "fallback, by price".to_owned(),
+        why: Cow::Borrowed("fallback, by price"),
     }));
     out.extend(shaky.into_iter().map(|t| Candidate {
         target: t,
-        why: "hard error in the last 30 s: tried last".to_owned(),
+        why: Cow::Borrowed("hard error in the last 30 s: tried last"),
     }));
     out
 }
@@ -533,7 +538,8 @@ fn demote_soft_misses(ranked: &mut Vec<Candidate>, prefs: &Preferences, health: 
         c.why = format!(
             "{}; misses a preferred latency/throughput: moved to the end",
             c.why
-        );
+        )
+        .into();
     }
     ranked.extend(keep);
     ranked.extend(late);
