@@ -65,14 +65,17 @@ impl<'a> Object<'a> {
         Self { out, first: true }
     }
 
-    /// Starts a member; the caller writes its value into the returned buffer.
+    /// Starts a member; the caller writes its value into the returned buffer. Keys are our
+    /// own constants, plain ASCII that needs no escaping, so they are copied as they are.
     pub fn key(&mut self, key: &str) -> &mut Vec<u8> {
+        debug_assert!(key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
         if !self.first {
             self.out.push(b',');
         }
         self.first = false;
-        string(self.out, key);
-        self.out.push(b':');
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
         self.out
     }
 
