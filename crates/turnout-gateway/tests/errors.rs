@@ -366,3 +366,48 @@ async fn when_everything_fails_the_most_informative_error_wins_and_all_are_liste
     // retry cap, so it is not retried).
     assert_eq!(codes, vec![502, 429, 503, 502, 503, 502, 503]);
 }
+
+#[tokio::test]
+async fn a_context_length_error_moves_to_a_fallback_model_with_more_context() {
+    let too_long = Fault::Status {
+        status: 400,
+        retry_after: None,
+        body: Some(r#"{"error":{"message":"This model's maximum context length is 8192 tokens","code":"context_length_exceeded"}}"#.into()),
+    };
+    let small = mock(MockConfig {
+        fault: Some(too_long),
+        ..fast()
+    })
+    .await;
+    let also_small = mock(fast()).await;
+    let big = mock(fast()).await;
+    let endpoint = |p: &str, ctx: u64| {
+        format!(
+            "  [[models.endpoints]]\n  provider = \"{p}\"\n  prompt_price = \"0\"\n  completion_price = \"0\"\n  context_length = {ctx}\n"
+        )
+    };
+    let gw = Gateway::start(&format!(
+        "{OPEN}{}{}{}[[models]]\nid = \"a/small\"\n{}[[models]]\nid = \"b/other\"\n{}{}",
+        provider("s", "Small", &small.base_url(), ""),
+        provider("s2", "Also Small", &also_small.base_url(), ""),
+        provider("l", "Large", &big.base_url(), ""),
+        endpoint("s", 8192),
+        endpoint("s2", 8192),
+        endpoint("l", 128_000),
+    ))
+    .await;
+    let body = ordered(
+        with(chat("a/small"), "models", json!(["a/small", "b/other"])),
+        &["s2", "l"],
+    );
+    let resp = gw.post_chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    assert_eq!(v["provider"], "Large");
+    assert_eq!(v["model"], "b/other");
+    assert_eq!(
+        also_small.stats().requests,
+        0,
+        "an 8k endpoint cannot take what an 8k endpoint refused"
+    );
+}

@@ -129,9 +129,17 @@ where
     let mut failures: Vec<AttemptError> = Vec::new();
     let mut retry: Vec<(&Target, Option<Duration>)> = Vec::new();
     let mut skipped = 0usize;
+    // After a context-length error, endpoints with no more context than the one that refused
+    // cannot take the prompt either.
+    let mut needs_context_over: Option<u64> = None;
     for group in &plan.groups {
         for candidate in group {
             let target = &candidate.target;
+            if let (Some(min), Some(ctx)) = (needs_context_over, target.endpoint.context_length)
+                && ctx <= min
+            {
+                continue;
+            }
             if !health.admit(&target.endpoint.key, Instant::now()) {
                 skipped += 1;
                 continue;
@@ -141,6 +149,14 @@ where
                 Ok(value) => return Ok(served(value, target, started, &failures)),
                 Err(e) => {
                     let next_model = !e.class.falls_over_to_next_endpoint();
+                    if e.class
+                        == (FailureClass::InvalidRequest {
+                            context_length: true,
+                        })
+                        && let Some(ctx) = target.endpoint.context_length
+                    {
+                        needs_context_over = Some(needs_context_over.map_or(ctx, |m| m.max(ctx)));
+                    }
                     if policy.may_retry(&e) {
                         retry.push((target, e.retry_after));
                     }
