@@ -22,7 +22,13 @@ pub enum CatalogError {
     #[error("provider `{slug}`: cannot build its HTTP client: {source}")]
     Client {
         slug: String,
-        source: reqwest::Error,
+        source: std::io::Error,
+    },
+    #[error("provider `{slug}`: header `{name}` cannot be sent: {reason}")]
+    Header {
+        slug: String,
+        name: String,
+        reason: String,
     },
 }
 
@@ -35,11 +41,12 @@ pub struct Provider {
     /// Without a trailing slash; the adapter appends the path.
     pub base_url: String,
     /// `{base_url}/chat/completions`, parsed once (parsing a URL per request is measurable).
-    pub chat_url: reqwest::Url,
-    pub api_key: Option<SecretString>,
-    pub headers: Vec<(String, SecretString)>,
+    pub chat_uri: http::Uri,
+    /// Every header sent on every request: authorization (marked sensitive) and the
+    /// configured extras, built once.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub data_collection: DataCollection,
-    pub client: reqwest::Client,
+    pub client: crate::upstream::client::HttpClient,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -150,22 +157,18 @@ impl Catalog {
             })?;
             let base_url = p.base_url.trim_end_matches('/').to_owned();
             let chat = format!("{base_url}/chat/completions");
-            let chat_url = reqwest::Url::parse(&chat).map_err(|_| CatalogError::Url {
+            let chat_uri: http::Uri = chat.parse().map_err(|_| CatalogError::Url {
                 slug: p.slug.clone(),
-                url: chat,
+                url: chat.clone(),
             })?;
+            let headers = provider_headers(&p.slug, p.api_key.as_ref(), &p.headers)?;
             let provider = Arc::new(Provider {
                 slug: p.slug.clone(),
-                chat_url,
+                chat_uri,
                 name: p.display_name().to_owned(),
                 kind: p.kind,
                 base_url,
-                api_key: p.api_key.clone(),
-                headers: p
-                    .headers
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
+                headers,
                 data_collection: p.data_collection,
                 client,
             });
@@ -227,6 +230,39 @@ impl Catalog {
     pub fn providers(&self) -> &[Arc<Provider>] {
         &self.providers
     }
+}
+
+fn provider_headers(
+    slug: &str,
+    api_key: Option<&SecretString>,
+    extra: &std::collections::BTreeMap<String, SecretString>,
+) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, CatalogError> {
+    use secrecy::ExposeSecret;
+    let bad = |name: &str, reason: &str| CatalogError::Header {
+        slug: slug.to_owned(),
+        name: name.to_owned(),
+        reason: reason.to_owned(),
+    };
+    let mut out = Vec::with_capacity(extra.len() + 2);
+    out.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("turnout/", env!("CARGO_PKG_VERSION"))),
+    ));
+    if let Some(key) = api_key {
+        let mut v = http::HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
+            .map_err(|_| bad("authorization", "the API key is not a valid header value"))?;
+        v.set_sensitive(true);
+        out.push((http::header::AUTHORIZATION, v));
+    }
+    for (name, value) in extra {
+        let n =
+            http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| bad(name, "invalid name"))?;
+        let mut v = http::HeaderValue::from_str(value.expose_secret())
+            .map_err(|_| bad(name, "invalid value"))?;
+        v.set_sensitive(true);
+        out.push((n, v));
+    }
+    Ok(out)
 }
 
 fn targets(model: &Model, id: &str, wildcard_rest: Option<&str>) -> Vec<Target> {

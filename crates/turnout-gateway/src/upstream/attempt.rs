@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use reqwest::header::HeaderMap;
+use http::HeaderMap;
+use http_body_util::{BodyExt, BodyStream};
+use hyper::body::Incoming;
 use turnout_wire::error::ErrorType;
 use turnout_wire::sse::SseDecoder;
 
@@ -232,7 +234,7 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
         return Some(Duration::from_secs_f64(ms / 1000.0));
     }
     let v = headers
-        .get(reqwest::header::RETRY_AFTER)?
+        .get(http::header::RETRY_AFTER)?
         .to_str()
         .ok()?
         .trim();
@@ -280,30 +282,44 @@ fn httpdate_to_unix(s: &str) -> Option<u64> {
     Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
 }
 
-fn transport_error(target: &Target, e: &reqwest::Error, deadline: &str) -> AttemptError {
-    let class = if e.is_timeout() {
-        FailureClass::Timeout
-    } else {
-        FailureClass::Connect
-    };
-    let detail = if e.is_timeout() {
-        format!("no answer within the {deadline} deadline")
-    } else if e.is_connect() {
-        "connection failed".to_owned()
+fn transport_error(target: &Target, e: &hyper_util::client::legacy::Error) -> AttemptError {
+    let detail = if e.is_connect() {
+        // Refused, reset, DNS, TLS or the connect deadline.
+        let cause = std::error::Error::source(e).map(ToString::to_string);
+        format!(
+            "connection failed{}",
+            cause.map(|c| format!(": {c}")).unwrap_or_default()
+        )
     } else {
         "connection lost".to_owned()
     };
-    AttemptError::new(class, target, detail)
+    AttemptError::new(FailureClass::Connect, target, detail)
+}
+
+/// Sends one request through the provider's pooled client.
+async fn send(
+    target: &Target,
+    req: http::Request<http_body_util::Full<Bytes>>,
+) -> Result<http::Response<Incoming>, AttemptError> {
+    target
+        .endpoint
+        .provider
+        .client
+        .request(req)
+        .await
+        .map_err(|e| transport_error(target, &e))
 }
 
 /// Reads an error answer (bounded) and classifies it.
-async fn error_from_response(target: &Target, resp: reqwest::Response) -> AttemptError {
+async fn error_from_response(target: &Target, resp: http::Response<Incoming>) -> AttemptError {
     let status = resp.status().as_u16();
     let wait = retry_after(resp.headers());
-    let body = tokio::time::timeout(Duration::from_secs(5), resp.bytes())
+    let limited = http_body_util::Limited::new(resp.into_body(), 64 * 1024);
+    let body = tokio::time::timeout(Duration::from_secs(5), limited.collect())
         .await
         .ok()
         .and_then(Result::ok)
+        .map(|c| c.to_bytes())
         .unwrap_or_default();
     let text = String::from_utf8_lossy(&body[..body.len().min(16 * 1024)]).into_owned();
     let (class, message) = classify_status(status, &text);
@@ -331,20 +347,18 @@ pub async fn complete(
     let total = target.endpoint.timeouts.total;
     // One deadline for the whole exchange: a non-streaming answer has no first token to time.
     let exchange = async {
-        let resp = openai::request(target, input, false)
-            .send()
-            .await
-            .map_err(|e| transport_error(target, &e, "connect"))?;
+        let resp = send(target, openai::request(target, input, false)).await?;
         if !resp.status().is_success() {
             return Err(error_from_response(target, resp).await);
         }
-        resp.bytes().await.map_err(|e| {
-            AttemptError::new(
+        match resp.into_body().collect().await {
+            Ok(collected) => Ok(collected.to_bytes()),
+            Err(e) => Err(AttemptError::new(
                 FailureClass::BadOutput,
                 target,
                 format!("body cut short: {e}"),
-            )
-        })
+            )),
+        }
     };
     let body = tokio::time::timeout(total, exchange).await.map_err(|_| {
         AttemptError::new(
@@ -356,7 +370,17 @@ pub async fn complete(
     openai::render_completion(&body, target, input, ident)
 }
 
-pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, reqwest::Error>> + Send>>;
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, hyper::Error>> + Send>>;
+
+/// The data frames of a response body as a stream of bytes.
+fn byte_stream(body: Incoming) -> ByteStream {
+    Box::pin(BodyStream::new(body).filter_map(|frame| async move {
+        match frame {
+            Ok(f) => f.into_data().ok().map(Ok),
+            Err(e) => Some(Err(e)),
+        }
+    }))
+}
 
 /// An upstream stream that has produced its first content chunk: from here on it is bound to
 /// its provider and nothing falls over.
@@ -497,7 +521,7 @@ pub async fn open_stream(
     let started = Instant::now();
     let first_token_deadline = started + t.first_token.min(t.total);
     let request = openai::request(target, input, true);
-    let resp = tokio::time::timeout(t.first_token.min(t.total), request.send())
+    let resp = tokio::time::timeout(t.first_token.min(t.total), send(target, request))
         .await
         .map_err(|_| {
             AttemptError::new(
@@ -505,14 +529,13 @@ pub async fn open_stream(
                 target,
                 "no first token within the first-token deadline",
             )
-        })?
-        .map_err(|e| transport_error(target, &e, "connect"))?;
+        })??;
     if !resp.status().is_success() {
         return Err(error_from_response(target, resp).await);
     }
     let mut bound = BoundStream {
         target: target.clone(),
-        body: Box::pin(resp.bytes_stream()),
+        body: byte_stream(resp.into_body()),
         decoder: SseDecoder::new(),
         translator: StreamTranslator::new(ident.clone(), input.prompt_chars),
         ready: Vec::new(),

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use bytes::Bytes;
-use secrecy::ExposeSecret;
+use http_body_util::Full;
 use serde_json::value::RawValue;
 use turnout_wire::chat::{
     ChatChunk, ChatResult, ChunkChoice, DeltaView, ResultChoice, UpstreamChunk, UpstreamCompletion,
@@ -19,21 +19,26 @@ use crate::egress::ResponseIdentity;
 use crate::ingress::parse::ChatInput;
 use crate::routing::catalog::Target;
 
-pub fn request(target: &Target, input: &ChatInput, stream: bool) -> reqwest::RequestBuilder {
+pub fn request(target: &Target, input: &ChatInput, stream: bool) -> http::Request<Full<Bytes>> {
     let provider = &target.endpoint.provider;
-    let mut req = provider
-        .client
-        .post(provider.chat_url.clone())
-        .header(reqwest::header::CONTENT_TYPE, "application/json")
-        .body(input.upstream_body(&target.upstream_model, stream));
+    let mut req = http::Request::new(Full::new(Bytes::from(
+        input.upstream_body(&target.upstream_model, stream),
+    )));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = provider.chat_uri.clone();
+    let h = req.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     if stream {
-        req = req.header(reqwest::header::ACCEPT, "text/event-stream");
-    }
-    if let Some(key) = &provider.api_key {
-        req = req.bearer_auth(key.expose_secret());
+        h.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
     }
     for (name, value) in &provider.headers {
-        req = req.header(name.as_str(), value.expose_secret());
+        h.insert(name.clone(), value.clone());
     }
     req
 }
