@@ -64,14 +64,14 @@ struct OkHandles {
     attempt_duration: Histogram,
 }
 
-type HandleMap = HashMap<(Box<str>, Box<str>), Arc<OkHandles>>;
+/// provider → model → handles; two levels so a lookup borrows `&str`s and allocates nothing.
+type HandleMap = HashMap<Box<str>, HashMap<Box<str>, Arc<OkHandles>>>;
 
 fn ok_handles(provider: &str, model: &str) -> Arc<OkHandles> {
     static CACHE: OnceLock<RwLock<HandleMap>> = OnceLock::new();
     let cache = CACHE.get_or_init(Default::default);
-    let key = (Box::<str>::from(provider), Box::<str>::from(model));
     if let Ok(map) = cache.read()
-        && let Some(h) = map.get(&key)
+        && let Some(h) = map.get(provider).and_then(|models| models.get(model))
     {
         return h.clone();
     }
@@ -105,7 +105,9 @@ fn ok_handles(provider: &str, model: &str) -> Arc<OkHandles> {
         attempt_duration: histogram!(ATTEMPT_DURATION, &attempt_labels),
     });
     if let Ok(mut map) = cache.write() {
-        map.insert(key, handles.clone());
+        map.entry(provider.into())
+            .or_default()
+            .insert(model.into(), handles.clone());
     }
     handles
 }

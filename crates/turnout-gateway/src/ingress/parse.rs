@@ -383,27 +383,25 @@ fn check_messages(raw: &RawValue) -> Result<(usize, Option<String>), ApiError> {
 
 fn content_chars(content: &RawValue) -> Option<usize> {
     #[derive(serde::Deserialize)]
-    #[serde(untagged)]
-    enum Content {
-        Text(String),
-        Parts(Vec<Part>),
-        Null(()),
+    struct Part<'a> {
+        #[serde(default, borrow)]
+        text: Option<std::borrow::Cow<'a, str>>,
     }
-    #[derive(serde::Deserialize)]
-    struct Part {
-        #[serde(default)]
-        text: Option<String>,
-    }
-    match serde_json::from_str::<Content>(content.get()).ok()? {
-        Content::Text(s) => Some(s.chars().count()),
-        Content::Parts(parts) => Some(
+    // Dispatch on the first byte: serde's untagged enums buffer the whole value first.
+    let text = content.get().trim_start();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<std::borrow::Cow<str>>(text)
+            .ok()
+            .map(|s| s.chars().count()),
+        b'[' => serde_json::from_str::<Vec<Part>>(text).ok().map(|parts| {
             parts
                 .iter()
                 .filter_map(|p| p.text.as_ref())
                 .map(|t| t.chars().count())
-                .sum(),
-        ),
-        Content::Null(()) => Some(0),
+                .sum()
+        }),
+        b'n' if text.trim_end() == "null" => Some(0),
+        _ => None,
     }
 }
 
