@@ -158,14 +158,8 @@ mod tests {
     use super::*;
 
     fn config() -> BreakerConfig {
-        BreakerConfig {
-            failure_ratio: 0.5,
-            min_requests: 10,
-            window_s: 30,
-            consecutive: 5,
-            cooldown_s: 10,
-            max_cooldown_s: 300,
-        }
+        // The documented defaults: 50% over ≥ 10 in 30 s, or 5 in a row; 10 s doubling to 300 s.
+        BreakerConfig::default()
     }
 
     #[test]

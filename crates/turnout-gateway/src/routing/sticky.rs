@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub const STICKY_FOR: Duration = Duration::from_secs(600);
-/// Above this many entries, expired ones are swept on insert.
-const SWEEP_ABOVE: usize = 10_000;
+/// Expired sessions are swept on insert, at most this often.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
 
 /// Identifies one conversation of one account on one model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -34,27 +34,41 @@ impl SessionKey {
 
 #[derive(Debug, Default)]
 pub struct StickyTable {
-    entries: Mutex<HashMap<SessionKey, (Arc<str>, Instant)>>,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<SessionKey, (Arc<str>, Instant)>,
+    last_sweep: Option<Instant>,
 }
 
 impl StickyTable {
     /// The endpoint key this session last used, if still fresh.
     pub fn get(&self, key: SessionKey, now: Instant) -> Option<Arc<str>> {
-        let map = self.entries.lock().ok()?;
-        map.get(&key)
+        let entries = self.entries.lock().ok()?;
+        entries
+            .map
+            .get(&key)
             .filter(|(_, last)| now.saturating_duration_since(*last) < STICKY_FOR)
             .map(|(endpoint, _)| endpoint.clone())
     }
 
     /// A successful request: (re)binds the session and resets its timer.
     pub fn bind(&self, key: SessionKey, endpoint: Arc<str>, now: Instant) {
-        let Ok(mut map) = self.entries.lock() else {
+        let Ok(mut entries) = self.entries.lock() else {
             return;
         };
-        if map.len() > SWEEP_ABOVE {
-            map.retain(|_, (_, last)| now.saturating_duration_since(*last) < STICKY_FOR);
+        if entries
+            .last_sweep
+            .is_none_or(|t| now.saturating_duration_since(t) >= SWEEP_EVERY)
+        {
+            entries
+                .map
+                .retain(|_, (_, last)| now.saturating_duration_since(*last) < STICKY_FOR);
+            entries.last_sweep = Some(now);
         }
-        map.insert(key, (endpoint, now));
+        entries.map.insert(key, (endpoint, now));
     }
 }
 
