@@ -44,11 +44,6 @@ impl SseDecoder {
         self.buf.extend_from_slice(bytes);
     }
 
-    /// Bytes received but not yet part of a complete line.
-    pub fn pending_bytes(&self) -> usize {
-        self.buf.len() - self.pos
-    }
-
     /// The next complete event, if the buffered input holds one.
     pub fn next_event(&mut self) -> Option<SseEvent> {
         loop {

@@ -223,11 +223,6 @@ impl Health {
         });
     }
 
-    pub fn breaker_state(&self, key: &str, now: Instant) -> BreakerState {
-        self.peek(key, |h| h.breaker.state(now))
-            .unwrap_or(BreakerState::Closed)
-    }
-
     /// Every endpoint seen so far with its breaker state, for metrics and the admin API.
     pub fn snapshot(&self, now: Instant) -> Vec<(Arc<str>, BreakerState, Option<Duration>)> {
         let Ok(map) = self.endpoints.read() else {
