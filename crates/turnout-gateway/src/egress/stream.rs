@@ -17,7 +17,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
-use turnout_wire::chat::{ChatChunk, ChunkChoice};
+use turnout_wire::chat::{ChatChunk, ChunkChoice, UsageOut};
 use turnout_wire::error::ErrorBody;
 use turnout_wire::sse::{DONE, PROCESSING, encode_data};
 
@@ -148,8 +148,8 @@ impl StreamState {
                                     &bound.target,
                                 )
                             });
-                            let chunk = final_usage_chunk(bound, meta);
-                            record_usage(&mut self.record, bound);
+                            let usage = record_usage(&mut self.record, bound);
+                            let chunk = final_usage_chunk(bound, usage, meta);
                             self.record.outcome = Some("ok");
                             self.phase = finishing([chunk, Bytes::from_static(DONE)]);
                         }
@@ -171,18 +171,15 @@ impl StreamState {
     }
 }
 
-fn record_usage(record: &mut Record, bound: &BoundStream) {
-    let usage = bound.translator.usage();
+/// Usage and cost of a finished stream, computed once: logged with the request and sent
+/// in the final chunk.
+fn record_usage(record: &mut Record, bound: &BoundStream) -> UsageOut {
+    let t = &bound.translator;
+    let usage = t.usage();
     record.tokens = (usage.prompt_tokens, usage.completion_tokens);
-    record.cost = Some(
-        usage_out(
-            &bound.target.endpoint.pricing,
-            &usage,
-            bound.translator.finish_reason,
-        )
-        .cost
-        .0,
-    );
+    let out = usage_out(&bound.target.endpoint.pricing, &usage, t.finish_reason);
+    record.cost = Some(out.cost.0);
+    out
 }
 
 /// The plan failed after the commit: report it in-band under the last model tried.
@@ -202,9 +199,12 @@ fn finishing<const N: usize>(items: [Bytes; N]) -> Phase {
 }
 
 /// The last data chunk: `choices: []` and the usage with its cost.
-fn final_usage_chunk(bound: &BoundStream, metadata: Option<serde_json::Value>) -> Bytes {
+fn final_usage_chunk(
+    bound: &BoundStream,
+    usage: UsageOut,
+    metadata: Option<serde_json::Value>,
+) -> Bytes {
     let t = &bound.translator;
-    let usage = usage_out(&bound.target.endpoint.pricing, &t.usage(), t.finish_reason);
     let chunk = ChatChunk {
         id: &t.ident().id,
         object: "chat.completion.chunk",

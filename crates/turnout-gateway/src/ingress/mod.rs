@@ -18,7 +18,7 @@ use crate::egress::{self, ResponseIdentity, stream};
 use crate::error::ApiError;
 use crate::routing::plan::Plan;
 use crate::routing::sticky::{SessionKey, SessionKind, StickyTable};
-use crate::state::AppState;
+use crate::state::{AppState, Runtime};
 use crate::telemetry::RequestEvent;
 use crate::upstream::fallback;
 
@@ -65,13 +65,13 @@ async fn handle_chat(
     started: Instant,
     ident: ResponseIdentity,
 ) -> Result<Response, ApiError> {
-    let (input, plan, session) = admit_and_plan(state, headers, body).await?;
+    // One configuration snapshot for the whole request, even if a reload lands meanwhile.
+    let runtime = state.runtime();
+    let (input, plan, session) = admit_and_plan(state, &runtime, headers, body).await?;
     let (input, plan) = (Arc::new(input), Arc::new(plan));
     // Stickiness never overrides an explicit provider order.
     let session = session.filter(|_| input.preferences.order.is_empty());
-    let policy = Arc::new(fallback::RetryPolicy::from_config(
-        &state.runtime().routing.retry,
-    ));
+    let policy = Arc::new(fallback::RetryPolicy::from_config(&runtime.routing.retry));
     let health = state.health().clone();
 
     if input.stream {
@@ -152,10 +152,10 @@ async fn handle_chat(
 /// Authenticates, reads and validates the body, and plans the route.
 async fn admit_and_plan(
     state: &AppState,
+    runtime: &Runtime,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(parse::ChatInput, Plan, Option<Session>), ApiError> {
-    let runtime = state.runtime();
     let principal = runtime.auth.authenticate(headers)?;
     let bytes = read_body(body, runtime.max_body_bytes).await?;
     let input = parse::parse_chat(&bytes)?;
@@ -222,7 +222,7 @@ pub async fn routing_explain(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let (_, plan, _) = admit_and_plan(&state, &headers, body).await?;
+    let (_, plan, _) = admit_and_plan(&state, &state.runtime(), &headers, body).await?;
     let candidates: Vec<serde_json::Value> = plan
         .candidates()
         .enumerate()
