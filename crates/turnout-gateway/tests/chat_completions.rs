@@ -140,15 +140,7 @@ async fn the_v1_alias_and_any_content_type_work() {
 
 #[tokio::test]
 async fn falls_over_to_the_next_endpoint_and_names_the_one_that_answered() {
-    let broken = mock(turnout_mock::MockConfig {
-        fault: Some(turnout_mock::Fault::Status {
-            status: 503,
-            retry_after: None,
-            body: None,
-        }),
-        ..fast()
-    })
-    .await;
+    let broken = mock(failing(503, None)).await;
     let good = mock(fast()).await;
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}{}",
@@ -169,15 +161,7 @@ async fn falls_over_to_the_next_endpoint_and_names_the_one_that_answered() {
 
 #[tokio::test]
 async fn models_list_falls_back_to_the_next_model_and_bills_it() {
-    let broken = mock(turnout_mock::MockConfig {
-        fault: Some(turnout_mock::Fault::Status {
-            status: 500,
-            retry_after: None,
-            body: None,
-        }),
-        ..fast()
-    })
-    .await;
+    let broken = mock(failing(500, None)).await;
     let good = mock(fast()).await;
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}{}{}",

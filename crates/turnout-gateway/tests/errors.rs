@@ -327,21 +327,9 @@ async fn a_refused_connection_is_502_provider_unavailable() {
 
 #[tokio::test]
 async fn when_everything_fails_the_most_informative_error_wins_and_all_are_listed() {
-    let a = mock(MockConfig {
-        fault: Some(status(500, None)),
-        ..fast()
-    })
-    .await;
-    let b = mock(MockConfig {
-        fault: Some(status(429, Some(9))),
-        ..fast()
-    })
-    .await;
-    let c = mock(MockConfig {
-        fault: Some(status(503, None)),
-        ..fast()
-    })
-    .await;
+    let a = mock(failing(500, None)).await;
+    let b = mock(failing(429, Some(9))).await;
+    let c = mock(failing(503, None)).await;
     let gw = Gateway::start(&format!(
         "{OPEN}{QUICK_RETRY}{}{}{}{}",
         provider("a", "A", &a.base_url(), ""),

@@ -83,32 +83,12 @@ async fn a_dead_provider_is_skipped_after_its_breaker_opens() {
 
 #[tokio::test]
 async fn an_overloaded_provider_costs_at_most_five_attempts() {
-    scenario(
-        "503",
-        fault(Fault::Status {
-            status: 503,
-            retry_after: None,
-            body: None,
-        }),
-        "",
-        5,
-    )
-    .await;
+    scenario("503", Primary::Mock(failing(503, None)), "", 5).await;
 }
 
 #[tokio::test]
 async fn a_rate_limited_provider_is_called_once_then_cools_down() {
-    scenario(
-        "429",
-        fault(Fault::Status {
-            status: 429,
-            retry_after: Some(60),
-            body: None,
-        }),
-        "",
-        1,
-    )
-    .await;
+    scenario("429", Primary::Mock(failing(429, Some(60))), "", 1).await;
 }
 
 #[tokio::test]

@@ -9,18 +9,10 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
-use turnout_mock::{Fault, MockConfig};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_total_outage_costs_at_most_1_3_upstream_requests_per_client_request() {
-    let down = || MockConfig {
-        fault: Some(Fault::Status {
-            status: 503,
-            retry_after: None,
-            body: None,
-        }),
-        ..fast()
-    };
+    let down = || failing(503, None);
     let (a, b) = (mock(down()).await, mock(down()).await);
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}{}",

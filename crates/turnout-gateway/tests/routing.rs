@@ -7,18 +7,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use turnout_mock::{Fault, MockConfig, MockServer};
-
-fn failing(status: u16, retry_after: Option<u64>) -> MockConfig {
-    MockConfig {
-        fault: Some(Fault::Status {
-            status,
-            retry_after,
-            body: None,
-        }),
-        ..fast()
-    }
-}
+use turnout_mock::{MockConfig, MockServer};
 
 /// Two providers serving `x/chat`: "a" (the first mock) and "b" (the second).
 async fn two(a: MockConfig, b: MockConfig) -> (MockServer, MockServer, Gateway) {

@@ -70,18 +70,7 @@ async fn chunks_carry_our_identity_and_end_with_usage_then_done() {
 
 #[tokio::test]
 async fn a_fast_failure_gets_a_real_status_not_a_stream() {
-    let (_m, gw) = one_provider(
-        MockConfig {
-            fault: Some(Fault::Status {
-                status: 429,
-                retry_after: Some(7),
-                body: None,
-            }),
-            ..fast()
-        },
-        "",
-    )
-    .await;
+    let (_m, gw) = one_provider(failing(429, Some(7)), "").await;
     let resp = gw.post_chat(&stream_body("acme/chat")).await;
     assert_eq!(resp.status(), 429);
     assert_eq!(resp.headers()["retry-after"], "7");

@@ -100,6 +100,18 @@ pub fn fast() -> MockConfig {
     }
 }
 
+/// A mock that answers every request with `status` (and `Retry-After` when given).
+pub fn failing(status: u16, retry_after: Option<u64>) -> MockConfig {
+    MockConfig {
+        fault: Some(turnout_mock::Fault::Status {
+            status,
+            retry_after,
+            body: None,
+        }),
+        ..fast()
+    }
+}
+
 /// A provider block for a mock.
 pub fn provider(slug: &str, name: &str, base_url: &str, extra: &str) -> String {
     format!(
