@@ -17,6 +17,30 @@ pub enum ApiError {
     MissingKey,
     #[error("Invalid API key")]
     InvalidKey,
+    #[error("This API key is disabled")]
+    KeyDisabled,
+    #[error("This API key has expired")]
+    KeyExpired,
+    #[error("{message}")]
+    Forbidden { message: String },
+    /// The account's balance or the key's limit cannot cover the request's maximum cost.
+    #[error("{message}")]
+    InsufficientCredits {
+        message: String,
+        /// `credits` or `key_limit`.
+        limit_source: &'static str,
+    },
+    /// The key's own rate limit (not an upstream's).
+    #[error("Rate limit exceeded: {limit} {unit} per minute for this key")]
+    RateLimited {
+        limit: u64,
+        /// Epoch milliseconds when the next slot frees.
+        reset_ms: i64,
+        retry_after: Duration,
+        unit: &'static str,
+    },
+    #[error("{message}")]
+    NotFound { message: String },
     #[error("{model} is not a valid model ID")]
     UnknownModel { model: String },
     #[error("Model {model} not found")]
@@ -40,6 +64,14 @@ pub enum ApiError {
     Upstream { attempts: Vec<AttemptError> },
     #[error("Internal Server Error")]
     Internal { detail: String },
+}
+
+impl From<turnout_store::StoreError> for ApiError {
+    fn from(e: turnout_store::StoreError) -> Self {
+        ApiError::Internal {
+            detail: format!("store: {e}"),
+        }
+    }
 }
 
 fn upstream_message(attempts: &[AttemptError]) -> String {
@@ -68,11 +100,17 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             Self::InvalidRequest { .. } | Self::UnknownModel { .. } => StatusCode::BAD_REQUEST,
-            Self::MissingKey | Self::InvalidKey => StatusCode::UNAUTHORIZED,
-            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::NoEndpoints { .. } | Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => {
-                StatusCode::NOT_FOUND
+            Self::MissingKey | Self::InvalidKey | Self::KeyDisabled | Self::KeyExpired => {
+                StatusCode::UNAUTHORIZED
             }
+            Self::Forbidden { .. } => StatusCode::FORBIDDEN,
+            Self::InsufficientCredits { .. } => StatusCode::PAYMENT_REQUIRED,
+            Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoEndpoints { .. }
+            | Self::RouteNotFound { .. }
+            | Self::ModelNotFound { .. }
+            | Self::NotFound { .. } => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::AllCoolingDown { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Upstream { attempts } => decisive(attempts)
@@ -85,11 +123,17 @@ impl ApiError {
     pub fn error_type(&self) -> Option<ErrorType> {
         Some(match self {
             Self::InvalidRequest { .. } | Self::UnknownModel { .. } => ErrorType::InvalidRequest,
-            Self::MissingKey | Self::InvalidKey => ErrorType::Authentication,
-            Self::PayloadTooLarge { .. } => ErrorType::PayloadTooLarge,
-            Self::NoEndpoints { .. } | Self::RouteNotFound { .. } | Self::ModelNotFound { .. } => {
-                ErrorType::NotFound
+            Self::MissingKey | Self::InvalidKey | Self::KeyDisabled | Self::KeyExpired => {
+                ErrorType::Authentication
             }
+            Self::Forbidden { .. } => ErrorType::PermissionDenied,
+            Self::InsufficientCredits { .. } => ErrorType::PaymentRequired,
+            Self::RateLimited { .. } => ErrorType::RateLimitExceeded,
+            Self::PayloadTooLarge { .. } => ErrorType::PayloadTooLarge,
+            Self::NoEndpoints { .. }
+            | Self::RouteNotFound { .. }
+            | Self::ModelNotFound { .. }
+            | Self::NotFound { .. } => ErrorType::NotFound,
             Self::MethodNotAllowed { .. } => return None,
             Self::AllCoolingDown { .. } => ErrorType::ProviderUnavailable,
             Self::Upstream { attempts } => decisive(attempts)
@@ -103,7 +147,9 @@ impl ApiError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::Upstream { attempts } => decisive(attempts).and_then(|a| a.retry_after),
-            Self::AllCoolingDown { retry_after, .. } => Some(*retry_after),
+            Self::AllCoolingDown { retry_after, .. } | Self::RateLimited { retry_after, .. } => {
+                Some(*retry_after)
+            }
             _ => None,
         }
     }
@@ -112,7 +158,13 @@ impl ApiError {
     pub fn kind(&self) -> &'static str {
         match self {
             Self::InvalidRequest { .. } => "invalid_request",
-            Self::MissingKey | Self::InvalidKey => "unauthorized",
+            Self::MissingKey | Self::InvalidKey | Self::KeyDisabled | Self::KeyExpired => {
+                "unauthorized"
+            }
+            Self::Forbidden { .. } => "forbidden",
+            Self::InsufficientCredits { .. } => "insufficient_credits",
+            Self::RateLimited { .. } => "key_rate_limited",
+            Self::NotFound { .. } => "not_found",
             Self::UnknownModel { .. } | Self::ModelNotFound { .. } => "unknown_model",
             Self::PayloadTooLarge { .. } => "payload_too_large",
             Self::NoEndpoints { .. } => "no_endpoints",
@@ -134,6 +186,9 @@ impl ApiError {
         match self {
             Self::NoEndpoints { excluded, .. } => {
                 metadata.insert("excluded".into(), Value::Array(excluded.clone()));
+            }
+            Self::InsufficientCredits { limit_source, .. } => {
+                metadata.insert("limit_source".into(), Value::from(*limit_source));
             }
             Self::Upstream { attempts } => {
                 if let Some(a) = decisive(attempts) {
@@ -188,6 +243,14 @@ impl IntoResponse for ApiError {
         if let Some(wait) = self.retry_after() {
             let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let Self::RateLimited {
+            limit, reset_ms, ..
+        } = &self
+        {
+            headers.insert("x-ratelimit-limit", HeaderValue::from(*limit));
+            headers.insert("x-ratelimit-remaining", HeaderValue::from(0));
+            headers.insert("x-ratelimit-reset", HeaderValue::from(*reset_ms));
         }
         response
     }

@@ -16,6 +16,8 @@ pub mod web;
 use axum::Router;
 use axum::routing::{get, post};
 
+use web::accounts;
+
 pub use state::{AppState, Runtime};
 
 /// The whole HTTP surface. `/v1/...` mirrors `/api/v1/...` so OpenAI SDKs work with either
@@ -30,7 +32,19 @@ pub fn app(state: AppState) -> Router {
             get(web::catalog::list_endpoints),
         )
         .route("/providers", get(web::catalog::list_providers))
-        .route("/routing/explain", post(ingress::routing_explain));
+        .route("/routing/explain", post(ingress::routing_explain))
+        .route("/key", get(accounts::current_key))
+        .route("/auth/key", get(accounts::current_key))
+        .route("/keys", get(accounts::list_keys).post(accounts::create_key))
+        .route(
+            "/keys/{hash}",
+            get(accounts::get_key)
+                .patch(accounts::update_key)
+                .delete(accounts::delete_key),
+        )
+        .route("/credits", get(accounts::credits))
+        .route("/generation", get(accounts::generation))
+        .route("/activity", get(accounts::activity));
     Router::new()
         .nest("/api/v1", api.clone())
         .nest("/v1", api)
@@ -38,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
         .route("/admin/health", get(ops::endpoint_health))
+        .route("/admin/credits", post(accounts::add_credits))
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)

@@ -60,7 +60,11 @@ pub async fn endpoint_health(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    state.runtime().auth.authenticate(&headers)?;
+    state
+        .runtime()
+        .auth
+        .authenticate(&headers, state.accounts())
+        .await?;
     let now = std::time::Instant::now();
     let endpoints: Vec<serde_json::Value> = state
         .health()

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use turnout_config::{Config, RoutingConfig};
 
+use crate::accounting::Accounts;
 use crate::health::Health;
 use crate::routing::sticky::StickyTable;
 
@@ -48,16 +49,18 @@ struct Inner {
     /// Outlives reloads: endpoints keep their history when the config changes.
     health: Arc<Health>,
     sticky: Arc<StickyTable>,
+    accounts: Arc<Accounts>,
 }
 
 impl AppState {
-    pub fn new(runtime: Runtime) -> Self {
+    pub fn new(runtime: Runtime, accounts: Arc<Accounts>) -> Self {
         let health = Arc::new(Health::new(runtime.routing.breaker.clone()));
         Self {
             inner: Arc::new(Inner {
                 runtime: ArcSwap::from_pointee(runtime),
                 health,
                 sticky: Arc::new(StickyTable::default()),
+                accounts,
             }),
         }
     }
@@ -68,6 +71,10 @@ impl AppState {
 
     pub fn sticky(&self) -> &Arc<StickyTable> {
         &self.inner.sticky
+    }
+
+    pub fn accounts(&self) -> &Arc<Accounts> {
+        &self.inner.accounts
     }
 
     pub fn runtime(&self) -> Arc<Runtime> {

@@ -87,7 +87,7 @@ pub struct AccountTotals {
 }
 
 /// A key's charges in the windows `/key` reports.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct KeyUsage {
     pub total: Nanos,
     pub daily: Nanos,
@@ -99,14 +99,10 @@ pub struct KeyUsage {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttemptRecord {
     pub provider_name: String,
-    pub provider_slug: String,
     pub model: String,
-    pub upstream_model: String,
-    /// HTTP status the upstream answered with; `None` when it never answered.
-    pub status: Option<u16>,
-    /// Our outcome class (`ok`, `timeout`, `rate_limited`, …).
-    pub outcome: String,
-    pub latency_ms: u64,
+    /// 200 for the attempt that served; else the upstream's status or the one its failure
+    /// maps to.
+    pub status: u16,
 }
 
 /// A served (or client-cancelled) request, settled: written with its ledger charge in one

@@ -48,12 +48,8 @@ fn generation(id: &str, account: &str, key: Option<&str>, cost: i64) -> Generati
         user_agent: Some("test".to_owned()),
         attempts: vec![AttemptRecord {
             provider_name: "Acme".to_owned(),
-            provider_slug: "acme".to_owned(),
             model: "acme/chat".to_owned(),
-            upstream_model: "chat-1".to_owned(),
-            status: Some(200),
-            outcome: "ok".to_owned(),
-            latency_ms: 120,
+            status: 200,
         }],
     }
 }

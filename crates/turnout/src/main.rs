@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
+use turnout_gateway::accounting::Accounts;
 use turnout_gateway::{AppState, Runtime, server};
 
 #[global_allocator]
@@ -167,7 +168,16 @@ async fn serve(
         (config, Some(path), None)
     };
     let runtime = Runtime::build(&config).context("invalid configuration")?;
-    let state = AppState::new(runtime);
+    // The demo keeps nothing on disk.
+    let database_url = if demo {
+        "sqlite::memory:"
+    } else {
+        config.storage.database_url.as_str()
+    };
+    let accounts = Accounts::open(database_url)
+        .await
+        .with_context(|| format!("cannot open the database {database_url}"))?;
+    let state = AppState::new(runtime, accounts.clone());
     let addr: SocketAddr = match listen {
         Some(a) => a,
         None => config
@@ -191,12 +201,15 @@ async fn serve(
     if demo {
         demo::print_hint(local);
     }
-    server::run(
+    let served = server::run(
         listener,
         state,
         server::termination(),
         Duration::from_millis(config.server.shutdown_grace_ms),
     )
     .await
-    .context("server failed")
+    .context("server failed");
+    // Nothing settled is lost on a graceful stop.
+    accounts.flush().await;
+    served
 }

@@ -51,6 +51,64 @@ pub fn estimate_usage(prompt_chars: usize, completion_chars: usize) -> Usage {
     }
 }
 
+/// Completion tokens assumed when neither the request nor the endpoint bounds them.
+pub const DEFAULT_MAX_COMPLETION_TOKENS: u64 = 4_096;
+
+/// The most a request can cost at one endpoint: what its credit hold reserves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MaxCost {
+    /// Prompt estimate (characters ÷ 3) at the prompt price, plus any per-request price.
+    pub prompt: Decimal,
+    pub completion_price: Decimal,
+    /// `max_tokens` of the request, else the endpoint's `max_completion_tokens`, else what
+    /// its context leaves after the prompt.
+    pub completion_tokens: u64,
+}
+
+impl MaxCost {
+    pub fn total(&self) -> Decimal {
+        self.prompt + Decimal::from(self.completion_tokens) * self.completion_price
+    }
+
+    /// Completion tokens `available` dollars pay for after the prompt (OpenRouter's "can
+    /// only afford M").
+    pub fn affordable_tokens(&self, available: Decimal) -> u64 {
+        use rust_decimal::prelude::ToPrimitive;
+        if self.completion_price <= Decimal::ZERO {
+            return if available >= self.prompt {
+                self.completion_tokens
+            } else {
+                0
+            };
+        }
+        ((available - self.prompt) / self.completion_price)
+            .floor()
+            .max(Decimal::ZERO)
+            .to_u64()
+            .unwrap_or(u64::MAX)
+    }
+}
+
+pub fn max_cost(
+    pricing: &Pricing,
+    prompt_chars: usize,
+    max_tokens: Option<u64>,
+    max_completion_tokens: Option<u64>,
+    context_length: Option<u64>,
+) -> MaxCost {
+    let prompt_tokens = prompt_chars.div_ceil(3) as u64;
+    let completion_tokens = max_tokens
+        .or(max_completion_tokens)
+        .or_else(|| context_length.map(|c| c.saturating_sub(prompt_tokens)))
+        .unwrap_or(DEFAULT_MAX_COMPLETION_TOKENS);
+    MaxCost {
+        prompt: Decimal::from(prompt_tokens) * pricing.prompt
+            + pricing.request.unwrap_or(Decimal::ZERO),
+        completion_price: pricing.completion,
+        completion_tokens,
+    }
+}
+
 /// The `usage` object we return, with cost.
 pub fn usage_out(pricing: &Pricing, usage: &Usage, finish_reason: Option<&str>) -> UsageOut {
     let cost = if is_billable(usage, finish_reason) {
@@ -123,6 +181,24 @@ mod tests {
         let json =
             String::from_utf8(usage_out(&pricing(), &usage, Some("stop")).to_json()).expect("utf8");
         assert!(json.contains(r#""cost":0.00000735,"#), "{json}");
+    }
+
+    #[test]
+    fn the_hold_covers_prompt_estimate_and_max_tokens() {
+        // 30 characters ≈ 10 tokens at the prompt price, 100 completion tokens.
+        let m = max_cost(&pricing(), 30, Some(100), Some(16_384), Some(128_000));
+        assert_eq!(m.prompt, d("0.0000015"));
+        assert_eq!(m.completion_tokens, 100);
+        assert_eq!(m.total(), d("0.0000615"));
+        assert_eq!(max_cost(&pricing(), 30, None, Some(16_384), None).completion_tokens, 16_384);
+        assert_eq!(max_cost(&pricing(), 30, None, None, Some(1_000)).completion_tokens, 990);
+        assert_eq!(
+            max_cost(&pricing(), 30, None, None, None).completion_tokens,
+            DEFAULT_MAX_COMPLETION_TOKENS
+        );
+        // $0.0000315 leaves $0.00003 after the prompt: 50 tokens at $0.0000006.
+        assert_eq!(m.affordable_tokens(d("0.0000315")), 50);
+        assert_eq!(m.affordable_tokens(d("0.000001")), 0);
     }
 
     #[test]

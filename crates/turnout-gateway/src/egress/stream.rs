@@ -23,11 +23,13 @@ use turnout_wire::sse::{DONE, PROCESSING, encode_data};
 
 use super::ResponseIdentity;
 use crate::accounting::cost::usage_out;
+use crate::accounting::{Billing, Outcome};
 use crate::error::ApiError;
 use crate::health::Health;
 use crate::routing::plan::Plan;
 use crate::telemetry::{InFlightStream, RequestEvent};
-use crate::upstream::attempt::{AttemptError, BoundStream, Next};
+use crate::routing::catalog::Target;
+use crate::upstream::attempt::{AttemptError, AttemptSummary, BoundStream, Next};
 
 pub const COMMIT_AFTER: Duration = Duration::from_secs(1);
 pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
@@ -43,6 +45,7 @@ pub async fn respond(
     started: Instant,
     health: Arc<Health>,
     metadata: Option<Arc<Plan>>,
+    billing: Billing,
 ) -> Result<Response, ApiError> {
     let phase = match tokio::time::timeout(COMMIT_AFTER, &mut plan).await {
         Ok(Ok(bound)) => Phase::Streaming(Box::new(bound)),
@@ -69,6 +72,8 @@ pub async fn respond(
             cost: None,
             endpoint: None,
             health,
+            billing: Some(billing),
+            served: None,
             _in_flight: InFlightStream::start(),
         },
     };
@@ -179,7 +184,24 @@ fn record_usage(record: &mut Record, bound: &BoundStream) -> UsageOut {
     record.tokens = (usage.prompt_tokens, usage.completion_tokens);
     let out = usage_out(&bound.target.endpoint.pricing, &usage, t.finish_reason);
     record.cost = Some(out.cost.0);
+    record.served = Some(Served {
+        target: bound.target.clone(),
+        usage,
+        finish_reason: t.finish_reason,
+        attempts: bound.attempts.clone(),
+    });
     out
+}
+
+/// A client that goes away mid-stream is billed for what was generated (DESIGN.md §4).
+impl Drop for StreamState {
+    fn drop(&mut self) {
+        if self.record.outcome.is_none()
+            && let Phase::Streaming(bound) = &self.phase
+        {
+            record_usage(&mut self.record, bound);
+        }
+    }
 }
 
 /// The plan failed after the commit: report it in-band under the last model tried.
@@ -276,7 +298,18 @@ struct Record {
     /// The serving endpoint's health key, once bound.
     endpoint: Option<Arc<str>>,
     health: Arc<Health>,
+    /// Settled when the record is: the hold is released if nothing was served.
+    billing: Option<Billing>,
+    served: Option<Served>,
     _in_flight: InFlightStream,
+}
+
+/// What the serving endpoint produced, for settlement.
+struct Served {
+    target: Target,
+    usage: turnout_wire::chat::Usage,
+    finish_reason: Option<&'static str>,
+    attempts: Vec<AttemptSummary>,
 }
 
 impl Drop for Record {
@@ -305,5 +338,21 @@ impl Drop for Record {
             cost: self.cost,
         }
         .emit();
+        if let (Some(billing), Some(served)) = (self.billing.take(), &self.served) {
+            billing.settle_detached(&Outcome {
+                id: &self.id,
+                target: &served.target,
+                usage: &served.usage,
+                cost: self.cost.unwrap_or_default(),
+                finish_reason: served.finish_reason,
+                streamed: true,
+                cancelled: self.outcome.is_none(),
+                latency: self.ttft.unwrap_or_default(),
+                generation_time: self
+                    .ttft
+                    .map(|t| self.started.elapsed().saturating_sub(t)),
+                attempts: &served.attempts,
+            });
+        }
     }
 }

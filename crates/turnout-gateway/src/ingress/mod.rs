@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use tracing::Instrument;
 
+use crate::accounting::{Billing, Outcome, RequestContext};
 use crate::egress::{self, ResponseIdentity, stream};
 use crate::error::ApiError;
 use crate::routing::plan::Plan;
@@ -67,7 +68,39 @@ async fn handle_chat(
 ) -> Result<Response, ApiError> {
     // One configuration snapshot for the whole request, even if a reload lands meanwhile.
     let runtime = state.runtime();
-    let (input, plan, session) = admit_and_plan(state, &runtime, headers, body).await?;
+    let accounts = state.accounts();
+    let principal = runtime.auth.authenticate(headers, accounts).await?;
+    if principal.is_management() {
+        return Err(ApiError::Forbidden {
+            message: "Management keys cannot be used for inference; create an inference key \
+                      with POST /api/v1/keys"
+                .to_owned(),
+        });
+    }
+    if let Some(key) = &principal.key {
+        accounts.check_rate(key)?;
+    }
+    let (input, plan, session) = admit_and_plan(state, &runtime, &principal, headers, body).await?;
+    let hold = accounts.hold(
+        &principal.account,
+        principal.key_hash.as_deref(),
+        &plan,
+        input.prompt_chars,
+        input.max_tokens,
+    )?;
+    let billing = Billing {
+        accounts: accounts.clone(),
+        hold,
+        context: RequestContext {
+            session_id: input.session_id.clone(),
+            http_referer: header_text(headers, "http-referer"),
+            app_title: header_text(headers, "x-openrouter-title")
+                .or_else(|| header_text(headers, "x-title")),
+            user_agent: header_text(headers, "user-agent"),
+            account: principal.account,
+            key_hash: principal.key_hash,
+        },
+    };
     let (input, plan) = (Arc::new(input), Arc::new(plan));
     // Stickiness never overrides an explicit provider order.
     let session = session.filter(|_| input.preferences.order.is_empty());
@@ -107,6 +140,7 @@ async fn handle_chat(
             started,
             state.health().clone(),
             metadata,
+            billing,
         )
         .await;
     }
@@ -120,6 +154,20 @@ async fn handle_chat(
         let meta = egress::openrouter_metadata(&input.model, &plan, &served.attempts, &target);
         egress::append_member(&mut done.body, "openrouter_metadata", &meta);
     }
+    billing
+        .settle(&Outcome {
+            id: &ident.id,
+            target: &target,
+            usage: &done.usage,
+            cost: done.cost,
+            finish_reason: done.finish_reason,
+            streamed: false,
+            cancelled: false,
+            latency: started.elapsed(),
+            generation_time: Some(served.elapsed),
+            attempts: &served.attempts,
+        })
+        .await;
     RequestEvent {
         id: &ident.id,
         model: &target.model_id,
@@ -149,17 +197,34 @@ async fn handle_chat(
     Ok(response)
 }
 
-/// Authenticates, reads and validates the body, and plans the route.
+fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.chars().take(512).collect())
+}
+
+/// Reads and validates the body, checks the key may use the models asked for, and plans the
+/// route.
 async fn admit_and_plan(
     state: &AppState,
     runtime: &Runtime,
+    principal: &auth::Principal,
     headers: &HeaderMap,
     body: Body,
 ) -> Result<(parse::ChatInput, Plan, Option<Session>), ApiError> {
-    let principal = runtime.auth.authenticate(headers)?;
     let bytes = read_body(body, runtime.max_body_bytes).await?;
     let input = parse::parse_chat(&bytes)?;
-    let session = Session::of(&principal, &input, headers);
+    if let Some(allowed) = principal.key.as_ref().and_then(|k| k.allowed_models.as_ref())
+        && let Some(refused) = std::iter::once(&input.model)
+            .chain(&input.models)
+            .find(|m| !allowed.iter().any(|g| auth::glob_match(g, m)))
+    {
+        return Err(ApiError::Forbidden {
+            message: format!("This API key is not allowed to use the model {refused}"),
+        });
+    }
+    let session = Session::of(principal, &input, headers);
     let mut route = input.route_request();
     route.sticky_endpoint = session.and_then(|s| state.sticky().get(s.key, Instant::now()));
     let plan = Plan::build(
@@ -222,7 +287,9 @@ pub async fn routing_explain(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let (_, plan, _) = admit_and_plan(&state, &state.runtime(), &headers, body).await?;
+    let runtime = state.runtime();
+    let principal = runtime.auth.authenticate(&headers, state.accounts()).await?;
+    let (_, plan, _) = admit_and_plan(&state, &runtime, &principal, &headers, body).await?;
     let candidates: Vec<serde_json::Value> = plan
         .candidates()
         .enumerate()

@@ -1,3 +1,4 @@
 //! Public read-only API pages served by the gateway.
 
+pub mod accounts;
 pub mod catalog;

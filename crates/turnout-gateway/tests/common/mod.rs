@@ -24,9 +24,17 @@ pub struct Gateway {
 }
 
 impl Gateway {
+    /// A gateway whose accounts live in an in-memory SQLite database.
     pub async fn start(toml: &str) -> Gateway {
+        Gateway::start_with_db(toml, "sqlite::memory:").await
+    }
+
+    pub async fn start_with_db(toml: &str, database_url: &str) -> Gateway {
         let config = turnout_config::load_str(toml, "test.toml").expect("test config is valid");
-        let state = AppState::new(Runtime::build(&config).expect("runtime"));
+        let accounts = turnout_gateway::accounting::Accounts::open(database_url)
+            .await
+            .expect("accounts database");
+        let state = AppState::new(Runtime::build(&config).expect("runtime"), accounts);
         let listener = server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
