@@ -305,10 +305,15 @@ mod tests {
     fn unmetered_accounts_never_refuse_and_still_record_usage() {
         let bank = Arc::new(Bank::default());
         bank.open_account("free");
-        let hold = bank.hold("free", None, Nanos(1_000), NOW).expect("unmetered");
+        let hold = bank
+            .hold("free", None, Nanos(1_000), NOW)
+            .expect("unmetered");
         hold.settle(Nanos(700), NOW);
         let a = bank.account("free");
-        assert_eq!((a.usage, a.held, a.metered), (Nanos(700), Nanos::ZERO, false));
+        assert_eq!(
+            (a.usage, a.held, a.metered),
+            (Nanos(700), Nanos::ZERO, false)
+        );
     }
 
     #[test]
@@ -323,9 +328,15 @@ mod tests {
         );
         h1.settle(Nanos(250), NOW);
         let a = bank.account("acme");
-        assert_eq!((a.usage, a.held, a.available()), (Nanos(250), Nanos::ZERO, Nanos(750)));
+        assert_eq!(
+            (a.usage, a.held, a.available()),
+            (Nanos(250), Nanos::ZERO, Nanos(750))
+        );
         // A dropped hold (failed request) costs nothing.
-        drop(bank.hold("acme", None, Nanos(750), NOW).expect("fits exactly"));
+        drop(
+            bank.hold("acme", None, Nanos(750), NOW)
+                .expect("fits exactly"),
+        );
         assert_eq!(bank.account("acme").available(), Nanos(750));
     }
 

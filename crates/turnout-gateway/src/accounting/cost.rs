@@ -190,8 +190,14 @@ mod tests {
         assert_eq!(m.prompt, d("0.0000015"));
         assert_eq!(m.completion_tokens, 100);
         assert_eq!(m.total(), d("0.0000615"));
-        assert_eq!(max_cost(&pricing(), 30, None, Some(16_384), None).completion_tokens, 16_384);
-        assert_eq!(max_cost(&pricing(), 30, None, None, Some(1_000)).completion_tokens, 990);
+        assert_eq!(
+            max_cost(&pricing(), 30, None, Some(16_384), None).completion_tokens,
+            16_384
+        );
+        assert_eq!(
+            max_cost(&pricing(), 30, None, None, Some(1_000)).completion_tokens,
+            990
+        );
         assert_eq!(
             max_cost(&pricing(), 30, None, None, None).completion_tokens,
             DEFAULT_MAX_COMPLETION_TOKENS

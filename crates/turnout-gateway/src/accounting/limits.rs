@@ -134,7 +134,9 @@ mod tests {
         let limiter = RateLimiter::default();
         let t0 = 1_000_000;
         for i in 0..3 {
-            limiter.admit("k", rpm(3), t0 + i * 10_000).expect("within limit");
+            limiter
+                .admit("k", rpm(3), t0 + i * 10_000)
+                .expect("within limit");
         }
         let refused = limiter.admit("k", rpm(3), t0 + 30_000).expect_err("fourth");
         assert_eq!(refused.limit, 3);
@@ -147,7 +149,9 @@ mod tests {
         // Other keys are independent; unlimited keys are never refused.
         limiter.admit("other", rpm(3), t0).expect("own window");
         for _ in 0..100 {
-            limiter.admit("free", RateLimit::default(), t0).expect("unlimited");
+            limiter
+                .admit("free", RateLimit::default(), t0)
+                .expect("unlimited");
         }
     }
 
@@ -163,10 +167,14 @@ mod tests {
         limiter.record_tokens("k", 600, t0);
         limiter.admit("k", limit, t0 + 1).expect("600 < 1000");
         limiter.record_tokens("k", 600, t0 + 1_000);
-        let refused = limiter.admit("k", limit, t0 + 2_000).expect_err("1200 ≥ 1000");
+        let refused = limiter
+            .admit("k", limit, t0 + 2_000)
+            .expect_err("1200 ≥ 1000");
         assert_eq!(refused.unit, "tokens");
         assert_eq!(refused.reset_ms, t0 + 60_000);
-        limiter.admit("k", limit, t0 + 60_000).expect("first 600 expired");
+        limiter
+            .admit("k", limit, t0 + 60_000)
+            .expect("first 600 expired");
         limiter.sweep(t0 + 200_000);
         assert!(limiter.keys.lock().expect("lock").is_empty());
     }

@@ -13,9 +13,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
-use turnout_store::{
-    AttemptRecord, Generation, KeyRecord, Nanos, Store, StoreError, clock,
-};
+use turnout_store::{AttemptRecord, Generation, KeyRecord, Nanos, Store, StoreError, clock};
 
 use self::bank::{Bank, Hold, Shortfall};
 use self::limits::RateLimiter;
@@ -240,7 +238,7 @@ async fn sync_loop(accounts: Weak<Accounts>) {
             tracing::warn!(error = %e, "cannot read key and credit changes; retrying");
         }
         sweeps = sweeps.wrapping_add(1);
-        if sweeps % 120 == 0 {
+        if sweeps.is_multiple_of(120) {
             accounts.limiter.sweep(clock::now_ms());
         }
     }

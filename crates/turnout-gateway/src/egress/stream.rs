@@ -26,9 +26,9 @@ use crate::accounting::cost::usage_out;
 use crate::accounting::{Billing, Outcome};
 use crate::error::ApiError;
 use crate::health::Health;
+use crate::routing::catalog::Target;
 use crate::routing::plan::Plan;
 use crate::telemetry::{InFlightStream, RequestEvent};
-use crate::routing::catalog::Target;
 use crate::upstream::attempt::{AttemptError, AttemptSummary, BoundStream, Next};
 
 pub const COMMIT_AFTER: Duration = Duration::from_secs(1);
@@ -348,9 +348,7 @@ impl Drop for Record {
                 streamed: true,
                 cancelled: self.outcome.is_none(),
                 latency: self.ttft.unwrap_or_default(),
-                generation_time: self
-                    .ttft
-                    .map(|t| self.started.elapsed().saturating_sub(t)),
+                generation_time: self.ttft.map(|t| self.started.elapsed().saturating_sub(t)),
                 attempts: &served.attempts,
             });
         }

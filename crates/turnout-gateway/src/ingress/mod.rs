@@ -215,7 +215,10 @@ async fn admit_and_plan(
 ) -> Result<(parse::ChatInput, Plan, Option<Session>), ApiError> {
     let bytes = read_body(body, runtime.max_body_bytes).await?;
     let input = parse::parse_chat(&bytes)?;
-    if let Some(allowed) = principal.key.as_ref().and_then(|k| k.allowed_models.as_ref())
+    if let Some(allowed) = principal
+        .key
+        .as_ref()
+        .and_then(|k| k.allowed_models.as_ref())
         && let Some(refused) = std::iter::once(&input.model)
             .chain(&input.models)
             .find(|m| !allowed.iter().any(|g| auth::glob_match(g, m)))
@@ -288,7 +291,10 @@ pub async fn routing_explain(
     body: Body,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
     let runtime = state.runtime();
-    let principal = runtime.auth.authenticate(&headers, state.accounts()).await?;
+    let principal = runtime
+        .auth
+        .authenticate(&headers, state.accounts())
+        .await?;
     let (_, plan, _) = admit_and_plan(&state, &runtime, &principal, &headers, body).await?;
     let candidates: Vec<serde_json::Value> = plan
         .candidates()

@@ -101,7 +101,12 @@ pub async fn current_key(
             k.expires_at_ms.map(clock::iso),
             k.is_management,
         ),
-        None => ("static key from the config file".to_owned(), None, None, false),
+        None => (
+            "static key from the config file".to_owned(),
+            None,
+            None,
+            false,
+        ),
     };
     Ok(Json(json!({"data": {
         "label": label,
@@ -218,7 +223,9 @@ fn parse_limit(limit: Option<f64>) -> Result<Option<Nanos>, ApiError> {
                 .ok_or_else(|| ApiError::invalid("limit: not a valid amount"))?;
             Ok(Some(Nanos::from_usd(d)))
         }
-        Some(_) => Err(ApiError::invalid("limit: must be a non-negative number of USD")),
+        Some(_) => Err(ApiError::invalid(
+            "limit: must be a non-negative number of USD",
+        )),
     }
 }
 
@@ -432,10 +439,9 @@ pub async fn generation(
     Query(q): Query<GenerationQuery>,
 ) -> Result<Json<Value>, ApiError> {
     let p = caller(&state, &headers).await?;
-    let id = q
-        .id
-        .filter(|i| !i.is_empty())
-        .ok_or_else(|| ApiError::invalid("id: required (the gen-… id of a response)"))?;
+    let id =
+        q.id.filter(|i| !i.is_empty())
+            .ok_or_else(|| ApiError::invalid("id: required (the gen-… id of a response)"))?;
     let g = state
         .accounts()
         .store()
