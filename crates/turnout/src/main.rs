@@ -1,5 +1,6 @@
 //! The `turnout` binary: CLI over the gateway (DESIGN.md §3).
 
+mod admin;
 mod demo;
 
 use std::net::SocketAddr;
@@ -57,6 +58,25 @@ enum Command {
     },
     /// Run an OpenAI-compatible mock provider (for tests, benchmarks and experiments).
     Mock(turnout_mock::cli::MockArgs),
+    /// Create, list and revoke API keys (works while a server runs on the same database).
+    Keys {
+        #[command(flatten)]
+        db: admin::DatabaseArgs,
+        #[command(subcommand)]
+        command: admin::KeysCommand,
+    },
+    /// Add and show account credits.
+    Credits {
+        #[command(flatten)]
+        db: admin::DatabaseArgs,
+        #[command(subcommand)]
+        command: admin::CreditsCommand,
+    },
+    /// Create or upgrade the database schema (`serve` does this on start too).
+    Migrate {
+        #[command(flatten)]
+        db: admin::DatabaseArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -92,6 +112,9 @@ fn main() -> ExitCode {
             Command::Mock(args) => turnout_mock::cli::run(args)
                 .await
                 .context("mock provider failed"),
+            Command::Keys { db, command } => admin::keys(&db, command).await,
+            Command::Credits { db, command } => admin::credits(&db, command).await,
+            Command::Migrate { db } => admin::migrate(&db).await,
         }
         .map(|()| ExitCode::SUCCESS)
     });

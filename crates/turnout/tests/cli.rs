@@ -278,3 +278,125 @@ async fn serve_reads_turnout_toml_and_reloads_it_on_sighup() {
     drop(child);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "turnout {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn keys_and_credits_commands_work_next_to_a_running_server() {
+    turnout_gateway::upstream::client::install_crypto_provider();
+    let mock = turnout_mock::MockServer::start(turnout_mock::MockConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(&mock.base_url(), "m/chat").replace(
+        "require_key = false",
+        "require_key = true\n[storage]\ndatabase_url = \"sqlite://accounts.db\"",
+    );
+    std::fs::write(dir.path().join("turnout.toml"), config).unwrap();
+
+    run_ok(&["migrate"], dir.path());
+    let created = run_ok(
+        &["keys", "create", "--name", "ops", "--management"],
+        dir.path(),
+    );
+    let admin = created.lines().last().unwrap().to_owned();
+    assert!(admin.starts_with("sk-tn-v1-"), "{created}");
+    let created = run_ok(
+        &[
+            "keys",
+            "create",
+            "--name",
+            "app",
+            "--account",
+            "acme",
+            "--rpm",
+            "100",
+        ],
+        dir.path(),
+    );
+    let user = created.lines().last().unwrap().to_owned();
+    let listed = run_ok(&["keys", "list"], dir.path());
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        !listed.contains(&admin[12..]),
+        "a listing never shows a secret"
+    );
+    let shown = run_ok(&["credits", "add", "--account", "acme", "2.5"], dir.path());
+    assert!(shown.contains("acme") && shown.contains("2.5"), "{shown}");
+
+    let port = free_port();
+    let _server = Killed(
+        Command::new(BIN)
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_ready(port).await;
+    let http = reqwest::Client::new();
+    let credits: serde_json::Value = http
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/credits?account=acme"
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credits["data"]["total_credits"], 2.5);
+
+    let chat = |key: String| {
+        let http = http.clone();
+        async move {
+            http.post(format!("http://127.0.0.1:{port}/api/v1/chat/completions"))
+                .bearer_auth(key)
+                .json(&serde_json::json!({"model": "m/chat", "messages": [{"role": "user", "content": "hi"}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(chat(user.clone()).await, 200);
+    // Credits added and keys revoked by the CLI reach the running server within a second.
+    run_ok(&["credits", "add", "--account", "acme", "1"], dir.path());
+    let hash = turnout_store::keys::hash(&user);
+    run_ok(&["keys", "revoke", &hash], dir.path());
+    let revoked = Instant::now();
+    while chat(user.clone()).await != 401 {
+        assert!(
+            revoked.elapsed() < Duration::from_secs(1),
+            "revoked key still accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let credits: serde_json::Value = http
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/credits?account=acme"
+        ))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(credits["data"]["total_credits"], 3.5);
+}
