@@ -60,18 +60,42 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 @pytest.fixture(scope="session")
-def gateway() -> Iterator[str]:
-    """Base URL (`http://127.0.0.1:PORT`) of a running `turnout serve --demo`."""
+def workdir() -> Iterator[Path]:
+    # A scratch directory, so a stray ./turnout.toml or database file in the caller's
+    # working directory can neither be read nor written.
+    path = Path(tempfile.mkdtemp(prefix="turnout-e2e-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def database_url(workdir: Path) -> str:
+    return f"sqlite://{workdir / 'e2e.db'}"
+
+
+@pytest.fixture(scope="session")
+def admin_key(workdir: Path, database_url: str) -> str:
+    """A management key, made by `turnout keys create --management` as an operator would."""
+    out = subprocess.run(
+        [str(_turnout_bin()), "keys", "create", "--name", "e2e-admin", "--management",
+         "--database-url", database_url],
+        cwd=workdir, capture_output=True, text=True, check=True,
+    )
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def gateway(workdir: Path, database_url: str, admin_key: str) -> Iterator[str]:
+    """Base URL (`http://127.0.0.1:PORT`) of a running `turnout serve --demo` whose accounts
+    live in a SQLite file (so a management key can be made before it starts)."""
     binary = _turnout_bin()
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
-    # Run in a scratch directory so a stray ./turnout.toml or database file in the
-    # caller's working directory can neither be read nor written.
-    workdir = Path(tempfile.mkdtemp(prefix="turnout-e2e-"))
     log_path = workdir / "turnout.log"
     log = open(log_path, "wb")
     proc = subprocess.Popen(
-        [str(binary), "serve", "--demo", "--listen", f"127.0.0.1:{port}"],
+        [str(binary), "serve", "--demo", "--listen", f"127.0.0.1:{port}",
+         "--database-url", database_url],
         cwd=workdir,
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -103,7 +127,6 @@ def gateway() -> Iterator[str]:
     finally:
         _stop(proc)
         log.close()
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -566,7 +566,8 @@ impl Store {
                COUNT(*) AS requests, CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS usage, \
                CAST(COALESCE(SUM(tokens_prompt), 0) AS BIGINT) AS prompt_tokens, \
                CAST(COALESCE(SUM(tokens_completion), 0) AS BIGINT) AS completion_tokens, \
-               CAST(COALESCE(SUM(tokens_reasoning), 0) AS BIGINT) AS reasoning_tokens \
+               CAST(COALESCE(SUM(tokens_reasoning), 0) AS BIGINT) AS reasoning_tokens, \
+               CAST(COALESCE(SUM(tokens_cached), 0) AS BIGINT) AS cached_tokens \
              FROM generations WHERE account = $1 AND created_at_ms >= $2 \
                AND ($3 IS NULL OR key_hash = $3) \
              GROUP BY created_at_ms / 86400000, model, provider_name \
@@ -589,6 +590,7 @@ impl Store {
                     prompt_tokens: to_u64(r.try_get("prompt_tokens")?),
                     completion_tokens: to_u64(r.try_get("completion_tokens")?),
                     reasoning_tokens: to_u64(r.try_get("reasoning_tokens")?),
+                    cached_tokens: to_u64(r.try_get("cached_tokens")?),
                 })
             })
             .collect()

@@ -149,4 +149,5 @@ pub struct ActivityRow {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub reasoning_tokens: u64,
+    pub cached_tokens: u64,
 }

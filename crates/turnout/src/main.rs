@@ -50,6 +50,10 @@ enum Command {
         /// Listen address, overriding `[server] listen`.
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Database URL, overriding `[storage] database_url` (the demo's default keeps
+        /// everything in memory).
+        #[arg(long, env = "TURNOUT_DATABASE_URL")]
+        database_url: Option<String>,
     },
     /// Work with configuration files.
     Config {
@@ -105,7 +109,8 @@ fn main() -> ExitCode {
                 config,
                 demo,
                 listen,
-            } => serve(config, demo, listen).await,
+                database_url,
+            } => serve(config, demo, listen, database_url).await,
             Command::Config {
                 command: ConfigCommand::Check { file },
             } => return config_check(&file),
@@ -173,6 +178,7 @@ async fn serve(
     config_path: Option<PathBuf>,
     demo: bool,
     listen: Option<SocketAddr>,
+    database_url: Option<String>,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     // The demo's mock providers must live as long as the server.
@@ -191,11 +197,11 @@ async fn serve(
         (config, Some(path), None)
     };
     let runtime = Runtime::build(&config).context("invalid configuration")?;
-    // The demo keeps nothing on disk.
-    let database_url = if demo {
-        "sqlite::memory:"
-    } else {
-        config.storage.database_url.as_str()
+    // The demo keeps nothing on disk unless asked to.
+    let database_url = match &database_url {
+        Some(url) => url.as_str(),
+        None if demo => "sqlite::memory:",
+        None => config.storage.database_url.as_str(),
     };
     let accounts = Accounts::open(database_url)
         .await

@@ -73,7 +73,10 @@ fn key_json(k: &KeyRecord, spend: &KeySpend) -> Value {
         "updated_at": k.updated_at_ms.map(clock::iso),
         "expires_at": k.expires_at_ms.map(clock::iso),
         "creator_user_id": null,
-        "workspace_id": null,
+        "external_user": null,
+        "last_used_at": null,
+        // Accounts play the part of OpenRouter's workspaces.
+        "workspace_id": k.account,
         "account": k.account,
         "is_management_key": k.is_management,
         "allowed_models": k.allowed_models,
@@ -132,6 +135,13 @@ pub async fn current_key(
             "interval": "1m",
             "note": "This field is deprecated and safe to ignore; see the key's rate_limit in /keys.",
         },
+        "allowed_data_regions": ["global"],
+        "budgets": [],
+        "effective_budget": null,
+        // No per-day cap on free models here; -1 as in the deprecated rate_limit.
+        "free_model_daily_requests": {"limit": -1, "remaining": -1, "used": 0},
+        "organization_id": null,
+        "workspace_id": p.account,
         "account": p.account,
     }})))
 }
@@ -584,6 +594,8 @@ pub async fn activity(
                 "prompt_tokens": r.prompt_tokens,
                 "completion_tokens": r.completion_tokens,
                 "reasoning_tokens": r.reasoning_tokens,
+                "cached_tokens": r.cached_tokens,
+                "workspace_id": account,
             })
         })
         .collect();
