@@ -459,69 +459,88 @@ impl Store {
 
     // ---- generations and charges ----
 
+    /// `(p, …, p{tail}), (…), …`: `rows` groups of `cols` parameters. SQLite gets anonymous
+    /// `?`: sqlx looks every named parameter up by name, which SQLite does in linear time,
+    /// so thousands of `$N` in one statement cost quadratic time.
+    fn values(&self, rows: usize, cols: usize, tail: &str) -> String {
+        let group = |first: usize| -> String {
+            let params: Vec<String> = match self.backend {
+                Backend::Sqlite => vec!["?".to_owned(); cols],
+                Backend::Postgres => (first..first + cols).map(|n| format!("${n}")).collect(),
+            };
+            format!("({}{tail})", params.join(", "))
+        };
+        (0..rows)
+            .map(|r| group(r * cols + 1))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
     /// Writes generation records with their ledger charges in one transaction (group
-    /// commit). A generation already written is skipped, so a retried batch never charges
-    /// twice. Returns how many were new.
+    /// commit), many rows per statement. Both inserts skip what is already there (a
+    /// generation id is unique in both tables), so a retried batch never charges twice.
+    /// Returns how many generations were new.
     pub async fn write_generations(&self, batch: &[Generation]) -> Result<usize, StoreError> {
         if batch.is_empty() {
             return Ok(0);
         }
         let mut tx = self.pool.begin().await?;
         let mut written = 0;
-        let insert_generation = format!(
-            "INSERT INTO generations ({GENERATION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, \
-             $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, \
-             $25) ON CONFLICT (id) DO NOTHING"
-        );
-        for g in batch {
-            let attempts = serde_json::to_string(&g.attempts)
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let done = sqlx::query(&insert_generation)
-                .bind(&g.id)
-                .bind(&g.account)
-                .bind(g.key_hash.as_deref())
-                .bind(g.created_at_ms)
-                .bind(&g.model)
-                .bind(&g.provider_name)
-                .bind(&g.provider_slug)
-                .bind(&g.upstream_model)
-                .bind(g.upstream_id.as_deref())
-                .bind(i64::from(g.streamed))
-                .bind(i64::from(g.cancelled))
-                .bind(g.finish_reason.as_deref())
-                .bind(g.native_finish_reason.as_deref())
-                .bind(to_i64(g.tokens_prompt))
-                .bind(to_i64(g.tokens_completion))
-                .bind(to_i64(g.tokens_cached))
-                .bind(to_i64(g.tokens_reasoning))
-                .bind(g.cost.0)
-                .bind(g.latency_ms.map(to_i64))
-                .bind(g.generation_time_ms.map(to_i64))
-                .bind(g.session_id.as_deref())
-                .bind(g.http_referer.as_deref())
-                .bind(g.app_title.as_deref())
-                .bind(g.user_agent.as_deref())
-                .bind(attempts)
-                .execute(&mut *tx)
-                .await?;
-            if done.rows_affected() == 0 {
-                continue;
+        for rows in statement_chunks(batch) {
+            let sql = format!(
+                "INSERT INTO generations ({GENERATION_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+                self.values(rows.len(), 25, "")
+            );
+            let mut q = sqlx::query(&sql);
+            for g in rows {
+                let attempts = serde_json::to_string(&g.attempts)
+                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                q = q
+                    .bind(g.id.clone())
+                    .bind(g.account.clone())
+                    .bind(g.key_hash.clone())
+                    .bind(g.created_at_ms)
+                    .bind(g.model.clone())
+                    .bind(g.provider_name.clone())
+                    .bind(g.provider_slug.clone())
+                    .bind(g.upstream_model.clone())
+                    .bind(g.upstream_id.clone())
+                    .bind(i64::from(g.streamed))
+                    .bind(i64::from(g.cancelled))
+                    .bind(g.finish_reason.clone())
+                    .bind(g.native_finish_reason.clone())
+                    .bind(to_i64(g.tokens_prompt))
+                    .bind(to_i64(g.tokens_completion))
+                    .bind(to_i64(g.tokens_cached))
+                    .bind(to_i64(g.tokens_reasoning))
+                    .bind(g.cost.0)
+                    .bind(g.latency_ms.map(to_i64))
+                    .bind(g.generation_time_ms.map(to_i64))
+                    .bind(g.session_id.clone())
+                    .bind(g.http_referer.clone())
+                    .bind(g.app_title.clone())
+                    .bind(g.user_agent.clone())
+                    .bind(attempts);
             }
-            written += 1;
-            if g.cost.0 != 0 {
-                sqlx::query(
-                    "INSERT INTO ledger (account, key_hash, kind, amount_nanos, generation_id, \
-                     created_at_ms) VALUES ($1, $2, 'charge', $3, $4, $5) \
-                     ON CONFLICT (generation_id) DO NOTHING",
-                )
-                .bind(&g.account)
-                .bind(g.key_hash.as_deref())
-                .bind(g.cost.0)
-                .bind(&g.id)
-                .bind(g.created_at_ms)
-                .execute(&mut *tx)
-                .await?;
+            written += q.execute(&mut *tx).await?.rows_affected() as usize;
+        }
+        let charged: Vec<&Generation> = batch.iter().filter(|g| g.cost.0 != 0).collect();
+        for rows in statement_chunks(&charged) {
+            let sql = format!(
+                "INSERT INTO ledger (account, key_hash, generation_id, amount_nanos, \
+                 created_at_ms, kind) VALUES {} ON CONFLICT (generation_id) DO NOTHING",
+                self.values(rows.len(), 5, ", 'charge'")
+            );
+            let mut q = sqlx::query(&sql);
+            for g in rows {
+                q = q
+                    .bind(g.account.clone())
+                    .bind(g.key_hash.clone())
+                    .bind(g.id.clone())
+                    .bind(g.cost.0)
+                    .bind(g.created_at_ms);
             }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(written)
@@ -595,6 +614,24 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Rows per multi-row INSERT, largest first. A few fixed sizes keep the number of distinct
+/// statements (each prepared once and cached) small; 25 columns × 128 rows stays far below
+/// both backends' limits on bound parameters (SQLite 32,766; PostgreSQL 65,535).
+const STATEMENT_ROWS: [usize; 4] = [128, 16, 4, 1];
+
+/// Splits `batch` into runs of the sizes in [`STATEMENT_ROWS`].
+fn statement_chunks<T>(mut batch: &[T]) -> Vec<&[T]> {
+    let mut out = Vec::new();
+    for size in STATEMENT_ROWS {
+        while batch.len() >= size {
+            let (head, rest) = batch.split_at(size);
+            out.push(head);
+            batch = rest;
+        }
+    }
+    out
 }
 
 fn to_i64(v: u64) -> i64 {
