@@ -66,6 +66,14 @@ pub enum ApiError {
     Internal { detail: String },
 }
 
+impl From<crate::accounting::shared::SharedError> for ApiError {
+    fn from(e: crate::accounting::shared::SharedError) -> Self {
+        ApiError::Internal {
+            detail: format!("accounting: {e}"),
+        }
+    }
+}
+
 impl From<turnout_store::StoreError> for ApiError {
     fn from(e: turnout_store::StoreError) -> Self {
         ApiError::Internal {

@@ -139,6 +139,21 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// A random id fixed at first use, naming this ledger wherever its state is shared.
+    pub async fn ledger_id(&self) -> Result<String, StoreError> {
+        let fresh = hex::encode(rand::random::<[u8; 8]>());
+        sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ('ledger_id', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(fresh)
+        .execute(&self.pool)
+        .await?;
+        let row = sqlx::query("SELECT value FROM meta WHERE name = 'ledger_id'")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("value")?)
+    }
+
     // ---- accounts ----
 
     pub async fn ensure_account(&self, name: &str) -> Result<(), StoreError> {

@@ -11,17 +11,31 @@ use crate::{Backend, StoreError};
 /// (version, description, SQL); versions only ever grow.
 type Embedded = &'static [(i64, &'static str, &'static str)];
 
-const SQLITE: Embedded = &[(
-    1,
-    "accounts",
-    include_str!("../migrations/sqlite/0001_accounts.sql"),
-)];
+const SQLITE: Embedded = &[
+    (
+        1,
+        "accounts",
+        include_str!("../migrations/sqlite/0001_accounts.sql"),
+    ),
+    (
+        2,
+        "meta",
+        include_str!("../migrations/sqlite/0002_meta.sql"),
+    ),
+];
 
-const POSTGRES: Embedded = &[(
-    1,
-    "accounts",
-    include_str!("../migrations/postgres/0001_accounts.sql"),
-)];
+const POSTGRES: Embedded = &[
+    (
+        1,
+        "accounts",
+        include_str!("../migrations/postgres/0001_accounts.sql"),
+    ),
+    (
+        2,
+        "meta",
+        include_str!("../migrations/postgres/0002_meta.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct Source(Embedded);

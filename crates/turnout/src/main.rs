@@ -203,9 +203,13 @@ async fn serve(
         None if demo => "sqlite::memory:",
         None => config.storage.database_url.as_str(),
     };
-    let accounts = Accounts::open(database_url)
+    let redis_url = config.storage.redis_url.as_deref();
+    let accounts = Accounts::open_shared(database_url, redis_url)
         .await
-        .with_context(|| format!("cannot open the database {database_url}"))?;
+        .with_context(|| match redis_url {
+            Some(r) => format!("cannot open the database {database_url} with Redis at {r}"),
+            None => format!("cannot open the database {database_url}"),
+        })?;
     let state = AppState::new(runtime, accounts.clone());
     let addr: SocketAddr = match listen {
         Some(a) => a,

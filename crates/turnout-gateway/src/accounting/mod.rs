@@ -5,6 +5,7 @@
 pub mod bank;
 pub mod cost;
 pub mod limits;
+pub mod shared;
 pub mod writer;
 
 use std::collections::HashMap;
@@ -15,10 +16,12 @@ use std::time::Duration;
 use rust_decimal::Decimal;
 use turnout_store::{AttemptRecord, Generation, KeyRecord, Nanos, Store, StoreError, clock};
 
-use self::bank::{Bank, Hold, Shortfall};
+use self::bank::{AccountBook, Bank, KeySpend, Shortfall};
 use self::limits::RateLimiter;
+use self::shared::{SharedError, SharedFunds};
 use self::writer::Writer;
 use crate::error::ApiError;
+use crate::ingress::auth::Principal;
 use crate::routing::catalog::Target;
 use crate::routing::plan::Plan;
 use crate::upstream::attempt::AttemptSummary;
@@ -37,6 +40,8 @@ const NEGATIVE_CAP: usize = 10_000;
 pub struct Accounts {
     store: Store,
     bank: Arc<Bank>,
+    /// Set when several instances share balances and limits through Redis.
+    shared: Option<SharedFunds>,
     limiter: RateLimiter,
     writer: Writer,
     keys: RwLock<HashMap<String, Arc<KeyRecord>>>,
@@ -50,7 +55,16 @@ pub struct Accounts {
 impl Accounts {
     /// Opens and migrates the database, loads balances and keys, and starts the writer and
     /// the sync loop.
-    pub async fn open(database_url: &str) -> Result<Arc<Accounts>, StoreError> {
+    pub async fn open(database_url: &str) -> Result<Arc<Accounts>, SharedError> {
+        Accounts::open_shared(database_url, None).await
+    }
+
+    /// [`Accounts::open`], sharing balances, holds and rate limits through Redis when
+    /// `redis_url` is given.
+    pub async fn open_shared(
+        database_url: &str,
+        redis_url: Option<&str>,
+    ) -> Result<Arc<Accounts>, SharedError> {
         let store = Store::open(database_url).await?;
         store.ensure_account(DEFAULT_ACCOUNT).await?;
         let now = clock::now_ms();
@@ -64,10 +78,15 @@ impl Accounts {
             )
             .await?;
         bank.load(&totals, &usage, now);
+        let shared = match redis_url {
+            Some(url) => Some(SharedFunds::open(url, &store).await?),
+            None => None,
+        };
         let accounts = Arc::new(Accounts {
             writer: Writer::start(store.clone()),
             store,
             bank,
+            shared,
             limiter: RateLimiter::default(),
             keys: RwLock::new(HashMap::new()),
             unknown: RwLock::new(HashMap::new()),
@@ -88,7 +107,7 @@ impl Accounts {
     }
 
     /// Picks up keys changed and credits added since the last sync.
-    pub async fn sync(&self) -> Result<(), StoreError> {
+    pub async fn sync(&self) -> Result<(), SharedError> {
         // Re-read a little of the past: a change committed late with an earlier timestamp
         // is still seen.
         let since = self.key_watermark.load(Ordering::Relaxed) - 2_000;
@@ -98,9 +117,16 @@ impl Accounts {
                 .fetch_max(k.changed_at_ms, Ordering::Relaxed);
             self.remember(k);
         }
+        if let Some(shared) = &self.shared {
+            // Rebuilds Redis from the ledger if it lost its data.
+            shared.ensure_loaded(&self.store).await?;
+        }
         let from = self.credit_seq.load(Ordering::Relaxed);
         for c in self.store.credits_after(from).await? {
-            self.bank.credit(&c.account, c.amount);
+            match &self.shared {
+                Some(shared) => shared.credit(c.seq, &c.account, c.amount).await?,
+                None => self.bank.credit(&c.account, c.amount),
+            }
             self.credit_seq.fetch_max(c.seq, Ordering::Relaxed);
         }
         Ok(())
@@ -157,27 +183,62 @@ impl Accounts {
     }
 
     /// Per-key requests/tokens per minute: 429 with `Retry-After` and `X-RateLimit-*`.
-    pub fn check_rate(&self, key: &KeyRecord) -> Result<(), ApiError> {
-        self.limiter
-            .admit(&key.hash, key.rate_limit, clock::now_ms())
-            .map_err(|l| ApiError::RateLimited {
-                limit: l.limit,
-                reset_ms: l.reset_ms,
-                retry_after: Duration::from_millis(u64::try_from(l.retry_after_ms).unwrap_or(0)),
-                unit: l.unit,
-            })
+    pub async fn check_rate(&self, key: &KeyRecord, id: &str) -> Result<(), ApiError> {
+        if key.rate_limit.requests_per_minute.is_none()
+            && key.rate_limit.tokens_per_minute.is_none()
+        {
+            return Ok(());
+        }
+        let verdict = match &self.shared {
+            Some(shared) => shared
+                .admit(&key.hash, key.rate_limit, id)
+                .await
+                .map_err(internal)?,
+            None => self
+                .limiter
+                .admit(&key.hash, key.rate_limit, clock::now_ms()),
+        };
+        verdict.map_err(|l| ApiError::RateLimited {
+            limit: l.limit,
+            reset_ms: l.reset_ms,
+            retry_after: Duration::from_millis(u64::try_from(l.retry_after_ms).unwrap_or(0)),
+            unit: l.unit,
+        })
+    }
+
+    /// An account's balance, as holds see it.
+    pub async fn account_book(&self, account: &str) -> Result<AccountBook, ApiError> {
+        match &self.shared {
+            Some(shared) => shared.account(account).await.map_err(internal),
+            None => Ok(self.bank.account(account)),
+        }
+    }
+
+    /// A key's spend in its windows, and what its limit leaves.
+    pub async fn key_spend(
+        &self,
+        hash: &str,
+        key: Option<&KeyRecord>,
+    ) -> Result<KeySpend, ApiError> {
+        match (&self.shared, key) {
+            (Some(shared), Some(k)) => shared
+                .key_spend(hash, k.limit, k.limit_reset)
+                .await
+                .map_err(internal),
+            _ => Ok(self.bank.key_spend(hash, clock::now_ms())),
+        }
     }
 
     /// Reserves the request's maximum cost at the most expensive candidate of its plan, or
     /// refuses with OpenRouter's 402.
-    pub fn hold(
+    pub async fn hold(
         &self,
-        account: &str,
-        key: Option<&str>,
+        principal: &Principal,
+        id: &str,
         plan: &Plan,
         prompt_chars: usize,
         max_tokens: Option<u64>,
-    ) -> Result<Hold, ApiError> {
+    ) -> Result<Held, ApiError> {
         let worst = plan
             .candidates()
             .map(|c| {
@@ -192,30 +253,92 @@ impl Accounts {
             })
             .max_by_key(cost::MaxCost::total);
         let amount = worst.map_or(Nanos::ZERO, |w| Nanos::from_usd(w.total()));
-        self.bank
-            .hold(account, key, amount, clock::now_ms())
-            .map_err(|short| insufficient(short, worst, account))
+        let account = principal.account.as_str();
+        let refuse = |short| insufficient(short, worst, account);
+        let Some(shared) = &self.shared else {
+            return self
+                .bank
+                .hold(
+                    account,
+                    principal.key_hash.as_deref(),
+                    amount,
+                    clock::now_ms(),
+                )
+                .map(Held::Local)
+                .map_err(refuse);
+        };
+        let member = format!("{}:{id}", amount.0);
+        let key = principal
+            .key
+            .as_ref()
+            .map(|k| (k.hash.as_str(), k.limit, k.limit_reset));
+        shared
+            .hold(account, key, amount, &member)
+            .await
+            .map_err(internal)?
+            .map_err(refuse)?;
+        Ok(Held::Shared(SharedHold {
+            funds: shared.clone(),
+            account: account.to_owned(),
+            key: principal.key.as_ref().map(|k| k.hash.clone()),
+            member,
+            open: true,
+        }))
     }
 
     /// Charges a finished request and queues its generation record, waiting while the
     /// writer's queue is full.
-    pub async fn settle(&self, hold: Hold, generation: Generation) {
-        self.apply(hold, &generation);
+    pub async fn settle(&self, hold: Held, generation: Generation) {
+        self.apply(hold, &generation).await;
         self.writer.submit(generation).await;
     }
 
     /// [`Accounts::settle`] from a place that cannot wait (a stream's end or drop).
-    pub fn settle_detached(&self, hold: Hold, generation: Generation) {
-        self.apply(hold, &generation);
-        self.writer.submit_detached(generation);
+    pub fn settle_detached(self: &Arc<Self>, hold: Held, generation: Generation) {
+        match hold {
+            Held::Local(_) => {
+                let now = clock::now_ms();
+                self.apply_local(hold, &generation, now);
+                self.writer.submit_detached(generation);
+            }
+            Held::Shared(_) => {
+                let accounts = self.clone();
+                tokio::spawn(async move { accounts.settle(hold, generation).await });
+            }
+        }
     }
 
-    fn apply(&self, hold: Hold, g: &Generation) {
-        let now = clock::now_ms();
-        hold.settle(g.cost, now);
+    fn apply_local(&self, hold: Held, g: &Generation, now: i64) {
+        if let Held::Local(hold) = hold {
+            hold.settle(g.cost, now);
+        }
         if let Some(key) = &g.key_hash {
             self.limiter
                 .record_tokens(key, g.tokens_prompt + g.tokens_completion, now);
+        }
+    }
+
+    async fn apply(&self, hold: Held, g: &Generation) {
+        let now = clock::now_ms();
+        match hold {
+            Held::Local(_) => self.apply_local(hold, g, now),
+            Held::Shared(mut h) => {
+                h.open = false;
+                let tokens = g.tokens_prompt + g.tokens_completion;
+                let settled = async {
+                    h.funds
+                        .settle(&h.account, h.key.as_deref(), &h.member, g.cost)
+                        .await?;
+                    if let Some(key) = &h.key {
+                        h.funds.record_tokens(key, tokens, &g.id).await?;
+                    }
+                    Ok::<(), SharedError>(())
+                };
+                if let Err(e) = settled.await {
+                    // The ledger still records the charge; Redis catches up when rebuilt.
+                    tracing::error!(error = %e, generation = %g.id, "cannot settle in Redis");
+                }
+            }
         }
     }
 
@@ -240,6 +363,51 @@ async fn sync_loop(accounts: Weak<Accounts>) {
         sweeps = sweeps.wrapping_add(1);
         if sweeps.is_multiple_of(120) {
             accounts.limiter.sweep(clock::now_ms());
+        }
+    }
+}
+
+fn internal(e: SharedError) -> ApiError {
+    ApiError::Internal {
+        detail: format!("shared accounting: {e}"),
+    }
+}
+
+/// A request's reservation: in this process's book, or in Redis.
+#[derive(Debug)]
+pub enum Held {
+    Local(bank::Hold),
+    Shared(SharedHold),
+}
+
+/// A hold in Redis. Dropped without settling (a failed request), it is released by a
+/// background task; if this process dies first, it expires.
+#[derive(Debug)]
+pub struct SharedHold {
+    funds: SharedFunds,
+    account: String,
+    key: Option<String>,
+    member: String,
+    open: bool,
+}
+
+impl Drop for SharedHold {
+    fn drop(&mut self) {
+        if !self.open {
+            return;
+        }
+        let (funds, account, key, member) = (
+            self.funds.clone(),
+            std::mem::take(&mut self.account),
+            self.key.take(),
+            std::mem::take(&mut self.member),
+        );
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                if let Err(e) = funds.release(&account, key.as_deref(), &member).await {
+                    tracing::warn!(error = %e, "cannot release a hold in Redis; it will expire");
+                }
+            });
         }
     }
 }
@@ -354,7 +522,7 @@ impl RequestContext {
 #[derive(Debug)]
 pub struct Billing {
     pub accounts: Arc<Accounts>,
-    pub hold: Hold,
+    pub hold: Held,
     pub context: RequestContext,
 }
 

@@ -78,16 +78,18 @@ async fn handle_chat(
         });
     }
     if let Some(key) = &principal.key {
-        accounts.check_rate(key)?;
+        accounts.check_rate(key, &ident.id).await?;
     }
     let (input, plan, session) = admit_and_plan(state, &runtime, &principal, headers, body).await?;
-    let hold = accounts.hold(
-        &principal.account,
-        principal.key_hash.as_deref(),
-        &plan,
-        input.prompt_chars,
-        input.max_tokens,
-    )?;
+    let hold = accounts
+        .hold(
+            &principal,
+            &ident.id,
+            &plan,
+            input.prompt_chars,
+            input.max_tokens,
+        )
+        .await?;
     let billing = Billing {
         accounts: accounts.clone(),
         hold,

@@ -94,9 +94,9 @@ pub async fn current_key(
 ) -> Result<Json<Value>, ApiError> {
     let p = caller(&state, &headers).await?;
     let accounts = state.accounts();
-    let account = accounts.bank().account(&p.account);
+    let account = accounts.account_book(&p.account).await?;
     let hash = p.key_hash.as_deref().unwrap_or_default();
-    let spend = accounts.bank().key_spend(hash, clock::now_ms());
+    let spend = accounts.key_spend(hash, p.key.as_deref()).await?;
     let (label, limit_reset, expires_at, is_management) = match &p.key {
         Some(k) => (
             k.label.clone(),
@@ -176,12 +176,11 @@ pub async fn list_keys(
             PAGE,
         )
         .await?;
-    let now = clock::now_ms();
-    let bank = state.accounts().bank();
-    let data: Vec<Value> = keys
-        .iter()
-        .map(|k| key_json(k, &bank.key_spend(&k.hash, now)))
-        .collect();
+    let mut data: Vec<Value> = Vec::with_capacity(keys.len());
+    for k in &keys {
+        let spend = state.accounts().key_spend(&k.hash, Some(k)).await?;
+        data.push(key_json(k, &spend));
+    }
     Ok(Json(json!({ "data": data })))
 }
 
@@ -317,7 +316,7 @@ pub async fn get_key(
 ) -> Result<Json<Value>, ApiError> {
     management(&state, &headers).await?;
     let k = live_key(&state, &hash).await?;
-    let spend = state.accounts().bank().key_spend(&k.hash, clock::now_ms());
+    let spend = state.accounts().key_spend(&k.hash, Some(&k)).await?;
     Ok(Json(json!({ "data": key_json(&k, &spend) })))
 }
 
@@ -352,7 +351,7 @@ pub async fn update_key(
         .ok_or_else(|| ApiError::NotFound {
             message: format!("No API key with hash {hash}"),
         })?;
-    let spend = accounts.bank().key_spend(&k.hash, clock::now_ms());
+    let spend = accounts.key_spend(&k.hash, Some(&k)).await?;
     let json = key_json(&k, &spend);
     accounts.apply_key_change(k);
     Ok(Json(json!({ "data": json })))
@@ -392,7 +391,7 @@ pub async fn credits(
 ) -> Result<Json<Value>, ApiError> {
     let p = management(&state, &headers).await?;
     let account = q.account.unwrap_or(p.account);
-    let book = state.accounts().bank().account(&account);
+    let book = state.accounts().account_book(&account).await?;
     Ok(Json(json!({"data": {
         "total_credits": usd(book.credits),
         "total_usage": usd(book.usage),
@@ -427,7 +426,7 @@ pub async fn add_credits(
         .add_credits(&b.account, amount, b.note.as_deref())
         .await?;
     accounts.sync().await?;
-    let book = accounts.bank().account(&b.account);
+    let book = accounts.account_book(&b.account).await?;
     Ok(Json(json!({"data": {
         "account": b.account,
         "ledger_seq": seq,

@@ -30,8 +30,13 @@ impl Gateway {
     }
 
     pub async fn start_with_db(toml: &str, database_url: &str) -> Gateway {
+        Gateway::start_shared(toml, database_url, None).await
+    }
+
+    /// One of several instances sharing a database and, when given, Redis.
+    pub async fn start_shared(toml: &str, database_url: &str, redis_url: Option<&str>) -> Gateway {
         let config = turnout_config::load_str(toml, "test.toml").expect("test config is valid");
-        let accounts = turnout_gateway::accounting::Accounts::open(database_url)
+        let accounts = turnout_gateway::accounting::Accounts::open_shared(database_url, redis_url)
             .await
             .expect("accounts database");
         let state = AppState::new(Runtime::build(&config).expect("runtime"), accounts);
@@ -92,6 +97,22 @@ impl Drop for Gateway {
     fn drop(&mut self) {
         if let Some(tx) = self.stop.take() {
             let _ = tx.send(());
+        }
+    }
+}
+
+/// The local Redis, or `None` (with the reason) when it is unreachable outside CI.
+pub async fn redis() -> Option<String> {
+    let addr = "127.0.0.1:6379";
+    match tokio::net::TcpStream::connect(addr).await {
+        Ok(_) => Some(format!("redis://{addr}")),
+        Err(e) => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but Redis at {addr} is unreachable: {e}"
+            );
+            eprintln!("skipping: Redis at {addr} is unreachable ({e})");
+            None
         }
     }
 }
