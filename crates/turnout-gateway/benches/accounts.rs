@@ -66,7 +66,7 @@ async fn main() {
     }
     writer.flush().await;
     let secs = started.elapsed().as_secs_f64();
-    let (totals, _) = store.account_totals().await.unwrap();
+    let (totals, _) = store.account_totals(0).await.unwrap();
     let usage = totals
         .iter()
         .find(|t| t.account == "default")

@@ -127,7 +127,7 @@ async fn credits_hold_across_instances_and_a_revocation_reaches_the_other_within
     assert_eq!(statuses.iter().filter(|s| **s == 402).count(), 9 * N);
     a.state.accounts().flush().await;
     b.state.accounts().flush().await;
-    let (totals, _) = a.state.accounts().store().account_totals().await.unwrap();
+    let (totals, _) = a.state.accounts().store().account_totals(0).await.unwrap();
     let acme = totals.iter().find(|t| t.account == "acme").unwrap();
     assert_eq!(
         acme.usage, acme.credits,

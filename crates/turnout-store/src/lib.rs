@@ -198,43 +198,49 @@ impl Store {
         Ok(row.try_get::<i64, _>("seq")?)
     }
 
-    /// Credits appended after `seq`, in order (how a running gateway sees `credits add`).
-    pub async fn credits_after(&self, seq: i64) -> Result<Vec<CreditEntry>, StoreError> {
+    /// Credits recorded at or after `since_ms`, in ledger order. Followers (a running
+    /// gateway seeing `credits add`) re-read a window of the past and skip the sequence
+    /// numbers they applied: on PostgreSQL a credit can commit after one with a higher
+    /// number, so "everything after the last number seen" could miss it.
+    pub async fn credits_since(&self, since_ms: i64) -> Result<Vec<CreditEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, account, amount_nanos FROM ledger WHERE kind = 'credit' AND seq > $1 \
-             ORDER BY seq",
+            "SELECT seq, account, amount_nanos, created_at_ms FROM ledger \
+             WHERE kind = 'credit' AND created_at_ms >= $1 ORDER BY seq",
         )
-        .bind(seq)
+        .bind(since_ms)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(CreditEntry {
-                    seq: r.try_get("seq")?,
-                    account: r.try_get("account")?,
-                    amount: Nanos(r.try_get("amount_nanos")?),
-                })
-            })
-            .collect()
+        rows.iter().map(credit_from_row).collect()
     }
 
-    /// Every account's credits and settled usage, and the last ledger sequence number they
-    /// include.
-    pub async fn account_totals(&self) -> Result<(Vec<AccountTotals>, i64), StoreError> {
+    /// One consistent snapshot: every account's credits and settled usage, and the credits
+    /// recorded since `recent_since_ms` that these sums already include (so a follower
+    /// starting from the snapshot does not apply them again).
+    pub async fn account_totals(
+        &self,
+        recent_since_ms: i64,
+    ) -> Result<(Vec<AccountTotals>, Vec<CreditEntry>), StoreError> {
         let mut tx = self.pool.begin().await?;
-        let last: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) AS last FROM ledger")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get("last")?;
+        if self.backend == Backend::Postgres {
+            sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+                .execute(&mut *tx)
+                .await?;
+        }
         let rows = sqlx::query(
             "SELECT a.name AS account, \
                CAST(COALESCE(SUM(CASE WHEN l.kind = 'credit' THEN l.amount_nanos ELSE 0 END), 0) AS BIGINT) AS credits, \
                CAST(COALESCE(SUM(CASE WHEN l.kind = 'charge' THEN l.amount_nanos ELSE 0 END), 0) AS BIGINT) AS usage, \
                CAST(COALESCE(SUM(CASE WHEN l.kind = 'credit' THEN 1 ELSE 0 END), 0) AS BIGINT) AS credit_rows \
-             FROM accounts a LEFT JOIN ledger l ON l.account = a.name AND l.seq <= $1 \
+             FROM accounts a LEFT JOIN ledger l ON l.account = a.name \
              GROUP BY a.name",
         )
-        .bind(last)
+        .fetch_all(&mut *tx)
+        .await?;
+        let recent = sqlx::query(
+            "SELECT seq, account, amount_nanos, created_at_ms FROM ledger \
+             WHERE kind = 'credit' AND created_at_ms >= $1 ORDER BY seq",
+        )
+        .bind(recent_since_ms)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -249,7 +255,11 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
-        Ok((totals, last))
+        let recent = recent
+            .iter()
+            .map(credit_from_row)
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((totals, recent))
     }
 
     /// Charges per key: all time, and since the given window starts.
@@ -655,6 +665,15 @@ fn to_i64(v: u64) -> i64 {
 
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+fn credit_from_row(r: &AnyRow) -> Result<CreditEntry, StoreError> {
+    Ok(CreditEntry {
+        seq: r.try_get("seq")?,
+        account: r.try_get("account")?,
+        amount: Nanos(r.try_get("amount_nanos")?),
+        created_at_ms: r.try_get("created_at_ms")?,
+    })
 }
 
 fn key_from_row(r: &AnyRow) -> Result<KeyRecord, StoreError> {

@@ -74,6 +74,7 @@ pub struct CreditEntry {
     pub seq: i64,
     pub account: String,
     pub amount: Nanos,
+    pub created_at_ms: i64,
 }
 
 /// An account's ledger sums.

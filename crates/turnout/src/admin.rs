@@ -229,7 +229,7 @@ pub async fn credits(db: &DatabaseArgs, command: CreditsCommand) -> anyhow::Resu
 }
 
 async fn show(store: &Store, account: Option<&str>) -> anyhow::Result<()> {
-    let (totals, _) = store.account_totals().await?;
+    let (totals, _) = store.account_totals(0).await?;
     out(format_args!(
         "{:<20} {:>16} {:>16} {:>16}  metered",
         "account", "credits", "usage", "balance"

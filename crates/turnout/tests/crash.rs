@@ -148,7 +148,7 @@ async fn kill_9_under_load_loses_nothing_beyond_the_commit_window() {
     ))
     .await
     .unwrap();
-    let (totals, _) = store.account_totals().await.unwrap();
+    let (totals, _) = store.account_totals(0).await.unwrap();
     let acme = totals.iter().find(|t| t.account == "acme").unwrap();
     let generations = store.recent_generations("acme", 1_000_000).await.unwrap();
     let charged: i64 = generations.iter().map(|g| g.cost.0).sum();

@@ -10,7 +10,7 @@ pub mod writer;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, Mutex, RwLock, Weak};
 use std::time::Duration;
 
 use rust_decimal::Decimal;
@@ -35,6 +35,8 @@ const SYNC_EVERY: Duration = Duration::from_millis(500);
 /// Unknown keys are asked of the database at most this often each.
 const NEGATIVE_TTL_MS: i64 = 1_000;
 const NEGATIVE_CAP: usize = 10_000;
+/// Credits are re-read this far into the past, so one that committed late is still seen.
+const CREDIT_LOOKBACK_MS: i64 = 60_000;
 
 #[derive(Debug)]
 pub struct Accounts {
@@ -46,8 +48,10 @@ pub struct Accounts {
     writer: Writer,
     keys: RwLock<HashMap<String, Arc<KeyRecord>>>,
     unknown: RwLock<HashMap<String, i64>>,
-    /// Last ledger sequence number whose credits the book holds.
-    credit_seq: AtomicI64,
+    /// Credits already in the book (ledger seq → recorded at), within the lookback.
+    credits_seen: Mutex<HashMap<i64, i64>>,
+    /// When the last credit sync started.
+    credit_sync_ms: AtomicI64,
     /// Keys changed at or after this time are re-read on the next sync.
     key_watermark: AtomicI64,
 }
@@ -69,7 +73,7 @@ impl Accounts {
         store.ensure_account(DEFAULT_ACCOUNT).await?;
         let now = clock::now_ms();
         let bank = Arc::new(Bank::default());
-        let (totals, last_seq) = store.account_totals().await?;
+        let (totals, recent) = store.account_totals(now - CREDIT_LOOKBACK_MS).await?;
         let usage = store
             .key_usage(
                 turnout_store::LimitReset::Daily.window_start(now),
@@ -79,7 +83,7 @@ impl Accounts {
             .await?;
         bank.load(&totals, &usage, now);
         let shared = match redis_url {
-            Some(url) => Some(SharedFunds::open(url, &store).await?),
+            Some(url) => Some(SharedFunds::open(url, &store, CREDIT_LOOKBACK_MS).await?),
             None => None,
         };
         let accounts = Arc::new(Accounts {
@@ -90,7 +94,8 @@ impl Accounts {
             limiter: RateLimiter::default(),
             keys: RwLock::new(HashMap::new()),
             unknown: RwLock::new(HashMap::new()),
-            credit_seq: AtomicI64::new(last_seq),
+            credits_seen: Mutex::new(recent.iter().map(|c| (c.seq, c.created_at_ms)).collect()),
+            credit_sync_ms: AtomicI64::new(now),
             key_watermark: AtomicI64::new(0),
         });
         accounts.sync().await?;
@@ -121,14 +126,37 @@ impl Accounts {
             // Rebuilds Redis from the ledger if it lost its data.
             shared.ensure_loaded(&self.store).await?;
         }
-        let from = self.credit_seq.load(Ordering::Relaxed);
-        for c in self.store.credits_after(from).await? {
+        let started = clock::now_ms();
+        let since = self.credit_sync_ms.load(Ordering::Relaxed) - CREDIT_LOOKBACK_MS;
+        for c in self.store.credits_since(since).await? {
+            let new = self
+                .credits_seen
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(c.seq, c.created_at_ms)
+                .is_none();
+            if !new {
+                continue;
+            }
             match &self.shared {
-                Some(shared) => shared.credit(c.seq, &c.account, c.amount).await?,
+                // Redis keeps its own applied set: each credit counts once across instances.
+                Some(shared) => {
+                    if !shared.credit(c.seq, &c.account, c.amount).await? {
+                        self.credits_seen
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&c.seq);
+                    }
+                }
                 None => self.bank.credit(&c.account, c.amount),
             }
-            self.credit_seq.fetch_max(c.seq, Ordering::Relaxed);
         }
+        self.credit_sync_ms.store(started, Ordering::Relaxed);
+        // Nothing older than the next window can come back.
+        self.credits_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, at| *at >= since - CREDIT_LOOKBACK_MS);
         Ok(())
     }
 

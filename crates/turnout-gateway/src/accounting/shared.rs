@@ -26,6 +26,8 @@ pub enum SharedError {
 pub struct SharedFunds {
     conn: ConnectionManager,
     ns: String,
+    /// How far back followers re-read credits: the applied set must cover it at load.
+    credit_lookback_ms: i64,
 }
 
 impl std::fmt::Debug for SharedFunds {
@@ -136,10 +138,9 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 1
 ";
 
-/// KEYS: account hash, applied-credits set, ready marker; ARGV: seq, amount, watermark
+/// KEYS: account hash, applied-credits set, ready marker; ARGV: seq, amount
 const CREDIT: &str = r"
-if redis.call('EXISTS', KEYS[3]) == 0 then return 0 end
-if tonumber(ARGV[1]) <= tonumber(redis.call('GET', KEYS[3])) then return 0 end
+if redis.call('EXISTS', KEYS[3]) == 0 then return -1 end
 if redis.call('SADD', KEYS[2], ARGV[1]) == 0 then return 0 end
 redis.call('HINCRBY', KEYS[1], 'credits', ARGV[2])
 redis.call('HSET', KEYS[1], 'metered', '1')
@@ -162,11 +163,19 @@ fn limit_window(reset: Option<LimitReset>) -> &'static str {
 
 impl SharedFunds {
     /// Connects, and loads the ledger's sums into Redis when this namespace is empty.
-    pub async fn open(redis_url: &str, store: &Store) -> Result<SharedFunds, SharedError> {
+    pub async fn open(
+        redis_url: &str,
+        store: &Store,
+        credit_lookback_ms: i64,
+    ) -> Result<SharedFunds, SharedError> {
         let client = redis::Client::open(redis_url)?;
         let conn = ConnectionManager::new(client).await?;
         let ns = format!("turnout:{}", store.ledger_id().await?);
-        let shared = SharedFunds { conn, ns };
+        let shared = SharedFunds {
+            conn,
+            ns,
+            credit_lookback_ms,
+        };
         shared.ensure_loaded(store).await?;
         Ok(shared)
     }
@@ -227,7 +236,7 @@ impl SharedFunds {
 
     async fn load(&self, store: &Store) -> Result<(), SharedError> {
         let now = turnout_store::clock::now_ms();
-        let (totals, last_seq) = store.account_totals().await?;
+        let (totals, recent) = store.account_totals(now - self.credit_lookback_ms).await?;
         let usage = store
             .key_usage(
                 LimitReset::Daily.window_start(now),
@@ -261,20 +270,31 @@ impl SharedFunds {
                     .ignore();
             }
         }
-        pipe.cmd("SET")
-            .arg(self.k(&["ready"]))
-            .arg(last_seq)
-            .ignore();
+        // Credits these sums include, so followers re-reading the lookback skip them.
+        pipe.cmd("DEL").arg(self.k(&["credits-applied"])).ignore();
+        for c in &recent {
+            pipe.cmd("SADD")
+                .arg(self.k(&["credits-applied"]))
+                .arg(c.seq)
+                .ignore();
+        }
+        pipe.cmd("SET").arg(self.k(&["ready"])).arg(1).ignore();
         let mut conn = self.conn.clone();
         let _: () = pipe.query_async(&mut conn).await?;
         tracing::info!(accounts = totals.len(), ns = %self.ns, "loaded the ledger into Redis");
         Ok(())
     }
 
-    /// Applies a credit from the ledger exactly once across all instances.
-    pub async fn credit(&self, seq: i64, account: &str, amount: Nanos) -> Result<(), SharedError> {
+    /// Applies a credit from the ledger exactly once across all instances. `false` when
+    /// Redis is being rebuilt: try again later.
+    pub async fn credit(
+        &self,
+        seq: i64,
+        account: &str,
+        amount: Nanos,
+    ) -> Result<bool, SharedError> {
         let mut conn = self.conn.clone();
-        let _: i64 = script(CREDIT)
+        let verdict: i64 = script(CREDIT)
             .key(self.k(&["acct", account]))
             .key(self.k(&["credits-applied"]))
             .key(self.k(&["ready"]))
@@ -282,7 +302,7 @@ impl SharedFunds {
             .arg(amount.0)
             .invoke_async(&mut conn)
             .await?;
-        Ok(())
+        Ok(verdict >= 0)
     }
 
     pub async fn hold(
