@@ -464,15 +464,43 @@ impl ChatResult<'_> {
     }
 }
 
+/// The members every chunk of one stream starts with (`{"id":…` up to `"provider":…`), left
+/// open: a stream writes them once and copies them in front of each chunk's
+/// [`ChatChunk::write_rest`].
+pub fn chunk_head(
+    out: &mut Vec<u8>,
+    id: &str,
+    object: &str,
+    created: u64,
+    model: &str,
+    provider: &str,
+) {
+    let mut o = json::Object::new(out);
+    o.str("id", id)
+        .str("object", object)
+        .uint("created", created)
+        .str("model", model)
+        .str("provider", provider);
+}
+
 impl ChatChunk<'_> {
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        let mut o = json::Object::new(&mut out);
-        o.str("id", self.id)
-            .str("object", self.object)
-            .uint("created", self.created)
-            .str("model", self.model)
-            .str("provider", self.provider);
+        chunk_head(
+            &mut out,
+            self.id,
+            self.object,
+            self.created,
+            self.model,
+            self.provider,
+        );
+        self.write_rest(&mut out);
+        out
+    }
+
+    /// The members after [`chunk_head`] (which must already be in `out`), and the closing brace.
+    pub fn write_rest(&self, out: &mut Vec<u8>) {
+        let mut o = json::Object::resume(out);
         let list = o.key("choices");
         list.push(b'[');
         for (i, c) in self.choices.iter().enumerate() {
@@ -511,7 +539,6 @@ impl ChatChunk<'_> {
             }
         }
         o.end();
-        out
     }
 }
 
