@@ -55,8 +55,13 @@ pub fn render_completion(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad("empty body".to_owned()));
     }
-    let up: UpstreamCompletion =
-        serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    // One UTF-8 check, then the `str` reader (no check per string and raw value); invalid
+    // UTF-8 keeps the slice reader's own error.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<UpstreamCompletion>(text),
+        Err(_) => serde_json::from_slice::<UpstreamCompletion>(body),
+    };
+    let up = parsed.map_err(|e| bad(format!("malformed JSON: {e}")))?;
     if up.choices.is_empty() {
         return Err(bad("no choices in the answer".to_owned()));
     }
