@@ -236,7 +236,10 @@ impl RequestEvent<'_> {
             ttft_ms = self.ttft.map(|t| t.as_millis() as u64),
             prompt_tokens = self.prompt_tokens,
             completion_tokens = self.completion_tokens,
-            cost = self.cost.map(|c| c.normalize().to_string()),
+            // The same text as `normalize().to_string()`, without `core::fmt`.
+            cost = self
+                .cost
+                .map(|c| turnout_wire::chat::DecimalNumber(c).to_plain()),
             "request"
         );
     }
