@@ -382,7 +382,12 @@ fn check_messages(raw: &RawValue) -> Result<(usize, Option<String>), ApiError> {
         use std::hash::{Hash, Hasher};
         let mut h = std::hash::DefaultHasher::new();
         (first_system.unwrap_or(""), other).hash(&mut h);
-        format!("{:016x}", h.finish())
+        // `{:016x}` without `core::fmt`.
+        let hash = h.finish();
+        (0..16)
+            .rev()
+            .map(|i| char::from(b"0123456789abcdef"[((hash >> (i * 4)) & 0xf) as usize]))
+            .collect::<String>()
     });
     Ok((chars, conversation))
 }
