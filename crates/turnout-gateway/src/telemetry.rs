@@ -1,7 +1,6 @@
 //! One struct per event, emitting both the log line and the metric so they cannot drift.
 //! Metric names follow the OpenTelemetry GenAI conventions where one exists.
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock, RwLock};
 use std::time::{Duration, Instant};
 
@@ -9,6 +8,7 @@ use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::routing::catalog::Target;
+use crate::routing::fxhash::FxHashMap;
 use crate::upstream::attempt::AttemptError;
 
 pub const REQUESTS: &str = "turnout_requests_total";
@@ -65,7 +65,7 @@ struct OkHandles {
 }
 
 /// provider → model → handles; two levels so a lookup borrows `&str`s and allocates nothing.
-type HandleMap = HashMap<Box<str>, HashMap<Box<str>, Arc<OkHandles>>>;
+type HandleMap = FxHashMap<Box<str>, FxHashMap<Box<str>, Arc<OkHandles>>>;
 
 fn ok_handles(provider: &str, model: &str) -> Arc<OkHandles> {
     static CACHE: OnceLock<RwLock<HandleMap>> = OnceLock::new();
@@ -236,7 +236,10 @@ impl RequestEvent<'_> {
             ttft_ms = self.ttft.map(|t| t.as_millis() as u64),
             prompt_tokens = self.prompt_tokens,
             completion_tokens = self.completion_tokens,
-            cost = self.cost.map(|c| c.normalize().to_string()),
+            // The same text as `normalize().to_string()`, without `core::fmt`.
+            cost = self
+                .cost
+                .map(|c| turnout_wire::chat::DecimalNumber(c).to_plain()),
             "request"
         );
     }

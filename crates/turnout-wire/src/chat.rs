@@ -149,38 +149,36 @@ impl DecimalNumber {
     /// Plain decimal notation without trailing zeros (`0.00000735`, `12`, `-0.5`), written
     /// from the mantissa directly: `Display` through `core::fmt` is measurably slower.
     pub fn to_plain(&self) -> String {
+        let mut out = Vec::with_capacity(24);
+        self.write_json(&mut out);
+        // Only ASCII digits, '-' and '.' were written.
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    pub fn write_json(&self, out: &mut Vec<u8>) {
         let scale = self.0.scale() as usize;
         let mantissa = self.0.mantissa();
-        let mut digits = mantissa.unsigned_abs().to_string();
-        let mut out = String::with_capacity(digits.len() + scale + 3);
-        if mantissa < 0 {
-            out.push('-');
+        let mut buf = itoa::Buffer::new();
+        let digits = buf.format(mantissa.unsigned_abs()).as_bytes();
+        // Integer and fraction digits; the integer part is "0" when every digit is fractional.
+        let (int, frac): (&[u8], &[u8]) = if digits.len() > scale {
+            digits.split_at(digits.len() - scale)
+        } else {
+            (b"0", digits)
+        };
+        let zeros = scale.saturating_sub(digits.len());
+        let frac_end = frac.iter().rposition(|&d| d != b'0').map_or(0, |i| i + 1);
+        let frac = &frac[..frac_end];
+        let is_zero = int == b"0" && frac.is_empty();
+        if mantissa < 0 && !is_zero {
+            out.push(b'-');
         }
-        if scale == 0 {
-            out.push_str(&digits);
-            return out;
-        }
-        if digits.len() <= scale {
-            let pad = scale + 1 - digits.len();
-            digits.insert_str(0, &"0".repeat(pad));
-        }
-        let (int, frac) = digits.split_at(digits.len() - scale);
-        let frac = frac.trim_end_matches('0');
-        out.push_str(int);
+        out.extend_from_slice(int);
         if !frac.is_empty() {
-            out.push('.');
-            out.push_str(frac);
+            out.push(b'.');
+            out.extend(std::iter::repeat_n(b'0', zeros));
+            out.extend_from_slice(frac);
         }
-        if out == "-0" {
-            out.remove(0);
-        }
-        out
-    }
-}
-
-impl DecimalNumber {
-    pub fn write_json(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(self.to_plain().as_bytes());
     }
 }
 
@@ -464,15 +462,43 @@ impl ChatResult<'_> {
     }
 }
 
+/// The members every chunk of one stream starts with (`{"id":…` up to `"provider":…`), left
+/// open: a stream writes them once and copies them in front of each chunk's
+/// [`ChatChunk::write_rest`].
+pub fn chunk_head(
+    out: &mut Vec<u8>,
+    id: &str,
+    object: &str,
+    created: u64,
+    model: &str,
+    provider: &str,
+) {
+    let mut o = json::Object::new(out);
+    o.str("id", id)
+        .str("object", object)
+        .uint("created", created)
+        .str("model", model)
+        .str("provider", provider);
+}
+
 impl ChatChunk<'_> {
     pub fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(256);
-        let mut o = json::Object::new(&mut out);
-        o.str("id", self.id)
-            .str("object", self.object)
-            .uint("created", self.created)
-            .str("model", self.model)
-            .str("provider", self.provider);
+        chunk_head(
+            &mut out,
+            self.id,
+            self.object,
+            self.created,
+            self.model,
+            self.provider,
+        );
+        self.write_rest(&mut out);
+        out
+    }
+
+    /// The members after [`chunk_head`] (which must already be in `out`), and the closing brace.
+    pub fn write_rest(&self, out: &mut Vec<u8>) {
+        let mut o = json::Object::resume(out);
         let list = o.key("choices");
         list.push(b'[');
         for (i, c) in self.choices.iter().enumerate() {
@@ -511,7 +537,6 @@ impl ChatChunk<'_> {
             }
         }
         o.end();
-        out
     }
 }
 
@@ -562,6 +587,20 @@ mod tests {
                 d.normalize().to_string(),
                 "{text}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn plain_decimals_match_display_for_any_mantissa_and_scale(
+            m in -(1i128 << 95)..(1i128 << 95),
+            small in -100_000i128..100_000,
+            scale in 0u32..=28,
+        ) {
+            for m in [m, small] {
+                let d = Decimal::from_i128_with_scale(m, scale);
+                proptest::prop_assert_eq!(DecimalNumber(d).to_plain(), d.normalize().to_string());
+            }
         }
     }
 

@@ -65,6 +65,11 @@ impl<'a> Object<'a> {
         Self { out, first: true }
     }
 
+    /// Continues an object whose `{` and first members are already in `out`.
+    pub fn resume(out: &'a mut Vec<u8>) -> Self {
+        Self { out, first: false }
+    }
+
     /// Starts a member; the caller writes its value into the returned buffer. Keys are our
     /// own constants, plain ASCII that needs no escaping, so they are copied as they are.
     pub fn key(&mut self, key: &str) -> &mut Vec<u8> {

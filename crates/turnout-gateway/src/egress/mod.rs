@@ -5,8 +5,7 @@ pub mod stream;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rand::Rng;
-use rand::distr::Alphanumeric;
+use rand::RngCore;
 
 /// What every response of one generation carries, whichever provider serves it.
 #[derive(Debug, Clone)]
@@ -21,14 +20,52 @@ impl ResponseIdentity {
         let created = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        let suffix: String = rand::rng()
-            .sample_iter(&Alphanumeric)
-            .take(20)
-            .map(char::from)
-            .collect();
+        // Written by hand (no `format!`), with the random suffix drawn from one buffer of random
+        // bytes: per-character sampling and `core::fmt` were a visible share of each request.
+        let mut id = String::with_capacity(4 + 20 + 1 + 20);
+        id.push_str("gen-");
+        push_decimal(&mut id, created);
+        id.push('-');
+        push_alphanumeric(&mut id, 20);
         Self {
-            id: format!("gen-{created}-{suffix}").into(),
+            id: id.into(),
             created,
+        }
+    }
+}
+
+fn push_decimal(out: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend(digits[i..].iter().map(|&d| char::from(d)));
+}
+
+/// `len` characters uniform over `[A-Za-z0-9]`, as `rand::distr::Alphanumeric` draws them:
+/// the top six bits of a random byte, rejected when ≥ 62.
+fn push_alphanumeric(out: &mut String, len: usize) {
+    const CHARSET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let mut left = len;
+    while left > 0 {
+        let mut bytes = [0u8; 32];
+        rng.fill_bytes(&mut bytes);
+        for b in bytes {
+            if let Some(&c) = CHARSET.get(usize::from(b >> 2)) {
+                out.push(char::from(c));
+                left -= 1;
+                if left == 0 {
+                    break;
+                }
+            }
         }
     }
 }

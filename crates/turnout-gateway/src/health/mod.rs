@@ -6,7 +6,6 @@ mod breaker;
 mod budget;
 mod window;
 
-use std::collections::HashMap;
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -15,6 +14,7 @@ pub use breaker::{Breaker, BreakerState};
 pub use budget::RetryBudget;
 use turnout_config::BreakerConfig;
 
+use crate::routing::fxhash::FxHashMap;
 use crate::routing::plan::HealthView;
 use crate::upstream::attempt::FailureClass;
 
@@ -92,14 +92,14 @@ struct EndpointHealth {
 #[derive(Debug)]
 pub struct Health {
     config: RwLock<BreakerConfig>,
-    endpoints: RwLock<HashMap<Arc<str>, Arc<Mutex<EndpointHealth>>>>,
+    endpoints: RwLock<FxHashMap<Arc<str>, Arc<Mutex<EndpointHealth>>>>,
 }
 
 impl Health {
     pub fn new(config: BreakerConfig) -> Health {
         Health {
             config: RwLock::new(config),
-            endpoints: RwLock::new(HashMap::new()),
+            endpoints: RwLock::new(FxHashMap::default()),
         }
     }
 

@@ -157,7 +157,13 @@ fn integer_at_least(name: &str, raw: &RawValue, min: i64) -> Result<Option<i64>,
 }
 
 pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
-    let obj: RawObject = serde_json::from_slice(body).map_err(|e| {
+    // One UTF-8 check of the whole body, then serde_json's `str` reader, which skips the
+    // check per string and per raw value; invalid UTF-8 keeps the slice reader's own error.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<RawObject>(text),
+        Err(_) => serde_json::from_slice::<RawObject>(body),
+    };
+    let obj: RawObject = parsed.map_err(|e| {
         if e.is_data() {
             ApiError::invalid("Request body must be a JSON object")
         } else {
@@ -376,7 +382,12 @@ fn check_messages(raw: &RawValue) -> Result<(usize, Option<String>), ApiError> {
         use std::hash::{Hash, Hasher};
         let mut h = std::hash::DefaultHasher::new();
         (first_system.unwrap_or(""), other).hash(&mut h);
-        format!("{:016x}", h.finish())
+        // `{:016x}` without `core::fmt`.
+        let hash = h.finish();
+        (0..16)
+            .rev()
+            .map(|i| char::from(b"0123456789abcdef"[((hash >> (i * 4)) & 0xf) as usize]))
+            .collect::<String>()
     });
     Ok((chars, conversation))
 }

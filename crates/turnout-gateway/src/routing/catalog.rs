@@ -1,6 +1,8 @@
 //! Step 2: the catalog maps a model id to its endpoints (provider × upstream model × price).
 
 use std::collections::HashMap;
+
+use super::fxhash::FxHashMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -120,7 +122,7 @@ pub struct Target {
 
 #[derive(Debug, Default)]
 pub struct Catalog {
-    exact: HashMap<String, Arc<Model>>,
+    exact: FxHashMap<String, Arc<Model>>,
     /// `prefix/` → model, for ids like `ollama/*`; longest prefix wins.
     wildcards: Vec<(String, Arc<Model>)>,
     /// Config order, for listings.

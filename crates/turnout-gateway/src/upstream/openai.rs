@@ -9,9 +9,8 @@ use http_body_util::Full;
 use serde_json::value::RawValue;
 use turnout_wire::chat::{
     ChatChunk, ChatResult, ChunkChoice, DeltaView, ResultChoice, UpstreamChunk, UpstreamCompletion,
-    Usage, normalize_finish_reason,
+    Usage, chunk_head, normalize_finish_reason,
 };
-use turnout_wire::sse::encode_data;
 
 use super::attempt::{AttemptError, Completed, FailureClass, classify_status, excerpt};
 use crate::accounting::cost::{estimate_usage, usage_out};
@@ -56,8 +55,13 @@ pub fn render_completion(
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(bad("empty body".to_owned()));
     }
-    let up: UpstreamCompletion =
-        serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    // One UTF-8 check, then the `str` reader (no check per string and raw value); invalid
+    // UTF-8 keeps the slice reader's own error.
+    let parsed = match std::str::from_utf8(body) {
+        Ok(text) => serde_json::from_str::<UpstreamCompletion>(text),
+        Err(_) => serde_json::from_slice::<UpstreamCompletion>(body),
+    };
+    let up = parsed.map_err(|e| bad(format!("malformed JSON: {e}")))?;
     if up.choices.is_empty() {
         return Err(bad("no choices in the answer".to_owned()));
     }
@@ -133,6 +137,16 @@ pub struct StreamTranslator {
     pub completion_chars: usize,
     has_content: bool,
     finish_seen: bool,
+    /// `data: ` and the chunk members that are the same for the whole stream, with the model
+    /// and provider they were written for.
+    head: Option<ChunkHead>,
+}
+
+#[derive(Debug)]
+struct ChunkHead {
+    model: Box<str>,
+    provider: Box<str>,
+    bytes: Vec<u8>,
 }
 
 impl StreamTranslator {
@@ -145,6 +159,32 @@ impl StreamTranslator {
             completion_chars: 0,
             has_content: false,
             finish_seen: false,
+            head: None,
+        }
+    }
+
+    /// The frame start of every chunk for `target`, written once per stream.
+    fn ensure_head(&mut self, target: &Target) {
+        let (model, provider) = (&target.model_id, &target.endpoint.provider.name);
+        let fresh = self
+            .head
+            .as_ref()
+            .is_none_or(|h| *h.model != **model || *h.provider != **provider);
+        if fresh {
+            let mut bytes = b"data: ".to_vec();
+            chunk_head(
+                &mut bytes,
+                &self.ident.id,
+                CHUNK_OBJECT,
+                self.ident.created,
+                model,
+                provider,
+            );
+            self.head = Some(ChunkHead {
+                model: model.as_str().into(),
+                provider: provider.as_str().into(),
+                bytes,
+            });
         }
     }
 
@@ -220,9 +260,10 @@ impl StreamTranslator {
                 logprobs: c.logprobs,
             });
         }
+        self.ensure_head(target);
         let out = ChatChunk {
             id: &self.ident.id,
-            object: "chat.completion.chunk",
+            object: CHUNK_OBJECT,
             created: self.ident.created,
             model: &target.model_id,
             provider: &target.endpoint.provider.name,
@@ -232,9 +273,17 @@ impl StreamTranslator {
             usage: None,
             error: None,
         };
-        Ok(Translated::Chunk(encode_data(&out.to_json())))
+        // `data: {head…,rest}\n\n` in one buffer: the same bytes as `encode_data(to_json())`.
+        let head = self.head.as_ref().map_or(&[][..], |h| &h.bytes);
+        let mut frame = Vec::with_capacity(head.len() + data.len() + 64);
+        frame.extend_from_slice(head);
+        out.write_rest(&mut frame);
+        frame.extend_from_slice(b"\n\n");
+        Ok(Translated::Chunk(Bytes::from(frame)))
     }
 }
+
+const CHUNK_OBJECT: &str = "chat.completion.chunk";
 
 /// An `error` object inside a stream chunk (`{"code":…,"message":…}`).
 fn in_band_error(err: &RawValue, target: &Target) -> AttemptError {
@@ -374,6 +423,22 @@ mod tests {
         let (t, _, _) = translate_sse(body);
         let u = t.usage();
         assert_eq!((u.prompt_tokens, u.completion_tokens), (4, 3));
+    }
+
+    #[test]
+    fn chunks_are_framed_byte_for_byte() {
+        let target = test_target("0", "0");
+        let mut t = StreamTranslator::new(ident(), 0);
+        let data = r#"{"id":"x","object":"chat.completion.chunk","created":9,"model":"m","choices":[{"index":0,"delta":{"content":"a\"b"},"logprobs":null,"finish_reason":null}],"system_fingerprint":"fp"}"#;
+        for _ in 0..2 {
+            let Ok(Translated::Chunk(b)) = t.translate(data, &target) else {
+                panic!("a chunk");
+            };
+            assert_eq!(
+                std::str::from_utf8(&b).expect("utf8"),
+                "data: {\"id\":\"gen-1-abcdefghijklmnopqrst\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"acme/chat\",\"provider\":\"Acme AI\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"a\\\"b\"},\"finish_reason\":null,\"native_finish_reason\":null,\"logprobs\":null}],\"system_fingerprint\":\"fp\"}\n\n"
+            );
+        }
     }
 
     #[test]
