@@ -8,8 +8,8 @@ use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::routing::catalog::Target;
-use crate::routing::fxhash::FxHashMap;
 use crate::upstream::attempt::AttemptError;
+use rustc_hash::FxHashMap;
 
 pub const REQUESTS: &str = "turnout_requests_total";
 pub const REQUEST_DURATION: &str = "turnout_request_duration_seconds";

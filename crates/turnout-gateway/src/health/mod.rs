@@ -14,9 +14,9 @@ pub use breaker::{Breaker, BreakerState};
 pub use budget::RetryBudget;
 use turnout_config::BreakerConfig;
 
-use crate::routing::fxhash::FxHashMap;
 use crate::routing::plan::HealthView;
 use crate::upstream::attempt::FailureClass;
+use rustc_hash::FxHashMap;
 
 /// A hard error this recent sends the endpoint to the back of the default order.
 pub const RECENT_FAILURE: Duration = Duration::from_secs(30);

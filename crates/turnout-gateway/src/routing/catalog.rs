@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::fxhash::FxHashMap;
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use rust_decimal::Decimal;
@@ -122,6 +122,9 @@ pub struct Target {
 
 #[derive(Debug, Default)]
 pub struct Catalog {
+    /// FxHash (the maps keyed by config entries use it): keys come from the config file, so
+    /// no client can flood a bucket, and SipHash would cost a few hundred instructions per
+    /// lookup.
     exact: FxHashMap<String, Arc<Model>>,
     /// `prefix/` → model, for ids like `ollama/*`; longest prefix wins.
     wildcards: Vec<(String, Arc<Model>)>,
