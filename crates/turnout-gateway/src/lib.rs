@@ -24,30 +24,36 @@ pub use state::{AppState, Runtime};
 /// base URL.
 pub fn app(state: AppState) -> Router {
     let _ = telemetry::prometheus();
-    let api = Router::new()
-        .route("/chat/completions", post(ingress::chat_completions))
-        .route("/models", get(web::catalog::list_models))
-        .route(
-            "/models/{author}/{slug}/endpoints",
-            get(web::catalog::list_endpoints),
-        )
-        .route("/providers", get(web::catalog::list_providers))
-        .route("/routing/explain", post(ingress::routing_explain))
-        .route("/key", get(accounts::current_key))
-        .route("/auth/key", get(accounts::current_key))
-        .route("/keys", get(accounts::list_keys).post(accounts::create_key))
-        .route(
-            "/keys/{hash}",
-            get(accounts::get_key)
-                .patch(accounts::update_key)
-                .delete(accounts::delete_key),
-        )
-        .route("/credits", get(accounts::credits))
-        .route("/generation", get(accounts::generation))
-        .route("/activity", get(accounts::activity));
-    Router::new()
-        .nest("/api/v1", api.clone())
-        .nest("/v1", api)
+    let mut router = Router::new();
+    // Full paths under both prefixes rather than `nest`, which rebuilds every request's URI.
+    for prefix in ["/api/v1", "/v1"] {
+        let at = |path: &str| format!("{prefix}{path}");
+        router = router
+            .route(&at("/chat/completions"), post(ingress::chat_completions))
+            .route(&at("/models"), get(web::catalog::list_models))
+            .route(
+                &at("/models/{author}/{slug}/endpoints"),
+                get(web::catalog::list_endpoints),
+            )
+            .route(&at("/providers"), get(web::catalog::list_providers))
+            .route(&at("/routing/explain"), post(ingress::routing_explain))
+            .route(&at("/key"), get(accounts::current_key))
+            .route(&at("/auth/key"), get(accounts::current_key))
+            .route(
+                &at("/keys"),
+                get(accounts::list_keys).post(accounts::create_key),
+            )
+            .route(
+                &at("/keys/{hash}"),
+                get(accounts::get_key)
+                    .patch(accounts::update_key)
+                    .delete(accounts::delete_key),
+            )
+            .route(&at("/credits"), get(accounts::credits))
+            .route(&at("/generation"), get(accounts::generation))
+            .route(&at("/activity"), get(accounts::activity));
+    }
+    router
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))
