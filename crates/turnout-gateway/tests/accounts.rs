@@ -258,7 +258,7 @@ async fn exactly_the_affordable_requests_succeed(database_url: &str) {
     .await;
     assert_eq!(credits["data"]["total_credits"], 0.05);
     assert_eq!(credits["data"]["total_usage"], 0.05, "{credits}");
-    // The ledger agrees with memory: balance = credits − Σ generation costs.
+    // The database agrees with memory: balance = credits − Σ generation costs.
     let (totals, _) = gw.state.accounts().store().account_totals(0).await.unwrap();
     let acme = totals.iter().find(|t| t.account == "acme").unwrap();
     assert_eq!(acme.credits, acme.usage);

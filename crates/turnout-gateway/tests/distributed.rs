@@ -131,7 +131,7 @@ async fn credits_hold_across_instances_and_a_revocation_reaches_the_other_within
     let acme = totals.iter().find(|t| t.account == "acme").unwrap();
     assert_eq!(
         acme.usage, acme.credits,
-        "the ledger charged exactly the credit"
+        "the generations cost exactly the credit"
     );
 
     let resp = a

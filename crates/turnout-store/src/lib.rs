@@ -1,4 +1,5 @@
-//! Persistence for accounts: keys, the append-only credit ledger and generation records, on
+//! Persistence for accounts: keys, the append-only ledger — credits in `ledger`, charges as
+//! the generation records themselves (one row per served request, written once) — on
 //! SQLite (the embedded default) or PostgreSQL, behind one [`Store`]. The SQL is written once
 //! for both (sqlx's `Any` driver, `$N` placeholders); only the migrations differ.
 
@@ -43,6 +44,37 @@ pub enum Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// The multi-row INSERTs of the writer, built once per row count.
+    inserts: std::sync::Arc<Inserts>,
+}
+
+#[derive(Debug)]
+struct Inserts {
+    /// (rows, generations INSERT), for each of [`STATEMENT_ROWS`].
+    by_rows: Vec<(usize, String)>,
+}
+
+impl Inserts {
+    fn new(backend: Backend) -> Inserts {
+        let by_rows = STATEMENT_ROWS
+            .iter()
+            .map(|&rows| {
+                let generations = format!(
+                    "INSERT INTO generations ({GENERATION_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
+                    values(backend, rows, 25, "")
+                );
+                (rows, generations)
+            })
+            .collect();
+        Inserts { by_rows }
+    }
+
+    fn for_rows(&self, rows: usize) -> Option<&str> {
+        self.by_rows
+            .iter()
+            .find(|(n, _)| *n == rows)
+            .map(|(_, sql)| sql.as_str())
+    }
 }
 
 const KEY_COLUMNS: &str = "hash, account, name, label, is_management, disabled, limit_nanos, \
@@ -124,7 +156,11 @@ impl Store {
                     .await?
             }
         };
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            inserts: std::sync::Arc::new(Inserts::new(backend)),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -228,11 +264,13 @@ impl Store {
         }
         let rows = sqlx::query(
             "SELECT a.name AS account, \
-               CAST(COALESCE(SUM(CASE WHEN l.kind = 'credit' THEN l.amount_nanos ELSE 0 END), 0) AS BIGINT) AS credits, \
-               CAST(COALESCE(SUM(CASE WHEN l.kind = 'charge' THEN l.amount_nanos ELSE 0 END), 0) AS BIGINT) AS usage, \
-               CAST(COALESCE(SUM(CASE WHEN l.kind = 'credit' THEN 1 ELSE 0 END), 0) AS BIGINT) AS credit_rows \
-             FROM accounts a LEFT JOIN ledger l ON l.account = a.name \
-             GROUP BY a.name",
+               (SELECT CAST(COALESCE(SUM(l.amount_nanos), 0) AS BIGINT) FROM ledger l \
+                  WHERE l.account = a.name AND l.kind = 'credit') AS credits, \
+               (SELECT COUNT(*) FROM ledger l \
+                  WHERE l.account = a.name AND l.kind = 'credit') AS credit_rows, \
+               (SELECT CAST(COALESCE(SUM(g.cost_nanos), 0) AS BIGINT) FROM generations g \
+                  WHERE g.account = a.name) AS usage \
+             FROM accounts a",
         )
         .fetch_all(&mut *tx)
         .await?;
@@ -271,11 +309,11 @@ impl Store {
     ) -> Result<Vec<(String, KeyUsage)>, StoreError> {
         let rows = sqlx::query(
             "SELECT key_hash, \
-               CAST(COALESCE(SUM(amount_nanos), 0) AS BIGINT) AS total, \
-               CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $1 THEN amount_nanos ELSE 0 END), 0) AS BIGINT) AS daily, \
-               CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $2 THEN amount_nanos ELSE 0 END), 0) AS BIGINT) AS weekly, \
-               CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $3 THEN amount_nanos ELSE 0 END), 0) AS BIGINT) AS monthly \
-             FROM ledger WHERE kind = 'charge' AND key_hash IS NOT NULL GROUP BY key_hash",
+               CAST(COALESCE(SUM(cost_nanos), 0) AS BIGINT) AS total, \
+               CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $1 THEN cost_nanos ELSE 0 END), 0) AS BIGINT) AS daily, \
+               CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $2 THEN cost_nanos ELSE 0 END), 0) AS BIGINT) AS weekly, \
+               CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $3 THEN cost_nanos ELSE 0 END), 0) AS BIGINT) AS monthly \
+             FROM generations WHERE key_hash IS NOT NULL GROUP BY key_hash",
         )
         .bind(day_start_ms)
         .bind(week_start_ms)
@@ -440,7 +478,7 @@ impl Store {
         Ok(Some(k))
     }
 
-    /// Soft delete: the key stops working, its ledger rows keep their owner.
+    /// Soft delete: the key stops working, its generations keep their owner.
     pub async fn delete_key(&self, hash: &str) -> Result<bool, StoreError> {
         let now = clock::now_ms();
         let done = sqlx::query(
@@ -484,27 +522,9 @@ impl Store {
 
     // ---- generations and charges ----
 
-    /// `(p, …, p{tail}), (…), …`: `rows` groups of `cols` parameters. SQLite gets anonymous
-    /// `?`: sqlx looks every named parameter up by name, which SQLite does in linear time,
-    /// so thousands of `$N` in one statement cost quadratic time.
-    fn values(&self, rows: usize, cols: usize, tail: &str) -> String {
-        let group = |first: usize| -> String {
-            let params: Vec<String> = match self.backend {
-                Backend::Sqlite => vec!["?".to_owned(); cols],
-                Backend::Postgres => (first..first + cols).map(|n| format!("${n}")).collect(),
-            };
-            format!("({}{tail})", params.join(", "))
-        };
-        (0..rows)
-            .map(|r| group(r * cols + 1))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-
-    /// Writes generation records with their ledger charges in one transaction (group
-    /// commit), many rows per statement. Both inserts skip what is already there (a
-    /// generation id is unique in both tables), so a retried batch never charges twice.
-    /// Returns how many generations were new.
+    /// Writes generation records — each one the charge of its request — in one transaction
+    /// (group commit), many rows per statement. A generation already written is skipped (its
+    /// id is the key), so a retried batch never charges twice. Returns how many were new.
     pub async fn write_generations(&self, batch: &[Generation]) -> Result<usize, StoreError> {
         if batch.is_empty() {
             return Ok(0);
@@ -512,11 +532,10 @@ impl Store {
         let mut tx = self.pool.begin().await?;
         let mut written = 0;
         for rows in statement_chunks(batch) {
-            let sql = format!(
-                "INSERT INTO generations ({GENERATION_COLUMNS}) VALUES {} ON CONFLICT (id) DO NOTHING",
-                self.values(rows.len(), 25, "")
-            );
-            let mut q = sqlx::query(&sql);
+            let Some(sql) = self.inserts.for_rows(rows.len()) else {
+                continue;
+            };
+            let mut q = sqlx::query(sql);
             for g in rows {
                 let attempts = serde_json::to_string(&g.attempts)
                     .map_err(|e| StoreError::Corrupt(e.to_string()))?;
@@ -548,24 +567,6 @@ impl Store {
                     .bind(attempts);
             }
             written += q.execute(&mut *tx).await?.rows_affected() as usize;
-        }
-        let charged: Vec<&Generation> = batch.iter().filter(|g| g.cost.0 != 0).collect();
-        for rows in statement_chunks(&charged) {
-            let sql = format!(
-                "INSERT INTO ledger (account, key_hash, generation_id, amount_nanos, \
-                 created_at_ms, kind) VALUES {} ON CONFLICT (generation_id) DO NOTHING",
-                self.values(rows.len(), 5, ", 'charge'")
-            );
-            let mut q = sqlx::query(&sql);
-            for g in rows {
-                q = q
-                    .bind(g.account.clone())
-                    .bind(g.key_hash.clone())
-                    .bind(g.id.clone())
-                    .bind(g.cost.0)
-                    .bind(g.created_at_ms);
-            }
-            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(written)
@@ -657,6 +658,23 @@ fn statement_chunks<T>(mut batch: &[T]) -> Vec<&[T]> {
         }
     }
     out
+}
+
+/// `(p, …, p{tail}), (…), …`: `rows` groups of `cols` parameters. SQLite gets anonymous `?`:
+/// sqlx looks every named parameter up by name, which SQLite does in linear time, so
+/// thousands of `$N` in one statement cost quadratic time.
+fn values(backend: Backend, rows: usize, cols: usize, tail: &str) -> String {
+    let group = |first: usize| -> String {
+        let params: Vec<String> = match backend {
+            Backend::Sqlite => vec!["?".to_owned(); cols],
+            Backend::Postgres => (first..first + cols).map(|n| format!("${n}")).collect(),
+        };
+        format!("({}{tail})", params.join(", "))
+    };
+    (0..rows)
+        .map(|r| group(r * cols + 1))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn to_i64(v: u64) -> i64 {

@@ -1,6 +1,7 @@
-//! `kill -9` under load: after a restart the ledger still balances (credits − Σ charged
-//! generations), nothing is charged twice, open holds are gone, and every generation whose
-//! response reached its client before the last group-commit window is on record.
+//! `kill -9` under load: after a restart the restarted server's balance is the ledger's
+//! (credits − Σ recorded generations: each generation is its own charge, keyed by its id, so
+//! none can count twice), no hold survives, and every generation whose response reached its
+//! client before the last group-commit window is on record.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
@@ -178,8 +179,10 @@ async fn kill_9_under_load_loses_nothing_beyond_the_commit_window() {
         );
     }
 
-    // No hold survived the crash: the whole balance is available to the restarted server,
-    // which serves and settles as before.
+    // The restarted server's book is the ledger's, with no hold left over: a request for
+    // exactly the remaining balance is admitted.
+    let remaining = acme.credits.0 - charged;
+    assert_eq!(acme.usage.0, charged);
     let resp = reqwest::Client::new()
         .post(format!("http://127.0.0.1:{port}/api/v1/chat/completions"))
         .bearer_auth(&key)
@@ -188,6 +191,7 @@ async fn kill_9_under_load_loses_nothing_beyond_the_commit_window() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 200);
+    assert!(remaining > 0);
     let _ = server.kill();
     let _ = server.wait();
 }

@@ -1,6 +1,6 @@
 //! Step 5: balances, key limits and holds, in memory and authoritative on one instance
-//! (DESIGN.md §4). Every settled charge is also appended to the ledger by the writer; credits
-//! reach this book from the ledger. Pure: the caller passes the time.
+//! (DESIGN.md §4). Every settled charge is also written, as its generation record, by the
+//! writer; credits reach this book from the ledger. Pure: the caller passes the time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

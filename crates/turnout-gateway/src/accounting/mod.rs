@@ -363,7 +363,8 @@ impl Accounts {
                     Ok::<(), SharedError>(())
                 };
                 if let Err(e) = settled.await {
-                    // The ledger still records the charge; Redis catches up when rebuilt.
+                    // The generation record still carries the charge; Redis catches up when
+                    // rebuilt.
                     tracing::error!(error = %e, generation = %g.id, "cannot settle in Redis");
                 }
             }

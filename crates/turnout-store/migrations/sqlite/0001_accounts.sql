@@ -27,19 +27,20 @@ CREATE TABLE api_keys (
 CREATE INDEX api_keys_changed ON api_keys (changed_at_ms);
 CREATE INDEX api_keys_account ON api_keys (account);
 
--- Append-only. A charge names its generation, and a generation is charged at most once.
+-- Append-only money in: credits (kind 'credit'). Money out is the generations table: each
+-- served request's row is its charge, written once (its id is the key), so an account's
+-- balance is credits − Σ generations.cost_nanos, with nothing to keep in step.
 CREATE TABLE ledger (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    -- Rows are never deleted, so rowids only grow: no AUTOINCREMENT bookkeeping needed.
+    seq INTEGER PRIMARY KEY,
     account TEXT NOT NULL,
-    key_hash TEXT,
     kind TEXT NOT NULL,
     amount_nanos BIGINT NOT NULL,
-    generation_id TEXT UNIQUE,
     note TEXT,
     created_at_ms BIGINT NOT NULL
 );
-CREATE INDEX ledger_account ON ledger (account, kind);
-CREATE INDEX ledger_key ON ledger (key_hash, created_at_ms);
+-- Running instances poll for new credits.
+CREATE INDEX ledger_credits ON ledger (created_at_ms) WHERE kind = 'credit';
 
 CREATE TABLE generations (
     id TEXT PRIMARY KEY,
@@ -67,5 +68,7 @@ CREATE TABLE generations (
     app_title TEXT,
     user_agent TEXT,
     attempts TEXT NOT NULL
-);
+) WITHOUT ROWID;
+-- Per-account listings and activity. Sums per account and key are read only at start, by
+-- one scan, so they get no index of their own.
 CREATE INDEX generations_account_time ON generations (account, created_at_ms);
