@@ -1,6 +1,7 @@
 //! The `turnout` binary: CLI over the gateway (DESIGN.md §3).
 
 mod admin;
+mod check;
 mod demo;
 
 use std::net::SocketAddr;
@@ -76,6 +77,10 @@ enum Command {
         #[command(subcommand)]
         command: admin::CreditsCommand,
     },
+    /// Is that OpenAI-compatible API down, rate limited, out of credits or misconfigured?
+    /// Exit codes: 0 healthy, 3 degraded, 4 auth, 5 credits, 6 rate limited, 7 model
+    /// unavailable, 8 outage, 2 usage.
+    Check(check::CheckArgs),
     /// Create or upgrade the database schema (`serve` does this on start too).
     Migrate {
         #[command(flatten)]
@@ -120,6 +125,7 @@ fn main() -> ExitCode {
             Command::Keys { db, command } => admin::keys(&db, command).await,
             Command::Credits { db, command } => admin::credits(&db, command).await,
             Command::Migrate { db } => admin::migrate(&db).await,
+            Command::Check(args) => return Ok(check::run(args).await),
         }
         .map(|()| ExitCode::SUCCESS)
     });
