@@ -92,3 +92,39 @@ async fn providers_lists_slugs_and_display_names() {
         .collect();
     assert_eq!(names, vec![("a", "Alpha"), ("b", "Beta")]);
 }
+
+#[tokio::test]
+async fn endpoints_show_uptime_latency_and_throughput_from_live_traffic() {
+    let (_m, gw) = gateway().await;
+    // 25 requests pinned to Alpha: even split across a minute boundary, one minute holds
+    // ≥ 10 attempts, all fine.
+    for _ in 0..25 {
+        let body = with(chat("acme/chat"), "stream", serde_json::json!(true));
+        let body = with(
+            body,
+            "provider",
+            serde_json::json!({"order": ["a"], "allow_fallbacks": false}),
+        );
+        let resp = gw.post_chat(&body).await;
+        assert_eq!(resp.status(), 200);
+        let _ = resp.text().await.unwrap();
+    }
+    let (status, v) = get(&gw, "/api/v1/models/acme/chat/endpoints").await;
+    assert_eq!(status, 200);
+    let endpoints = v["data"]["endpoints"].as_array().unwrap();
+    let alpha = endpoints
+        .iter()
+        .find(|e| e["provider_name"] == "Alpha")
+        .unwrap();
+    assert_eq!(alpha["uptime_last_5m"], 100.0, "{alpha}");
+    assert_eq!(alpha["uptime_last_1d"], 100.0);
+    let latency = &alpha["latency_last_30m"];
+    assert!(latency["p50"].as_f64().unwrap() >= 0.0, "{latency}");
+    assert!(latency["p99"].as_f64().unwrap() >= latency["p50"].as_f64().unwrap());
+    // Beta saw no traffic: still null.
+    let beta = endpoints
+        .iter()
+        .find(|e| e["provider_name"] == "Beta")
+        .unwrap();
+    assert!(beta["uptime_last_5m"].is_null() && beta["latency_last_30m"].is_null());
+}

@@ -4,6 +4,7 @@
 
 mod breaker;
 mod budget;
+pub mod minutes;
 mod window;
 
 use std::collections::VecDeque;
@@ -14,6 +15,7 @@ pub use breaker::{Breaker, BreakerState};
 pub use budget::RetryBudget;
 use turnout_config::BreakerConfig;
 
+use self::minutes::{Counts, Mark, MinuteLog};
 use crate::routing::plan::HealthView;
 use crate::upstream::attempt::FailureClass;
 use rustc_hash::FxHashMap;
@@ -22,6 +24,8 @@ use rustc_hash::FxHashMap;
 pub const RECENT_FAILURE: Duration = Duration::from_secs(30);
 /// Latency and throughput are measured over this window (OpenRouter: rolling 5 minutes).
 const SAMPLE_WINDOW: Duration = Duration::from_secs(300);
+/// Samples are kept this long for the endpoint listing's `*_last_30m` figures.
+const SAMPLE_KEEP: Duration = Duration::from_secs(1_800);
 const MAX_SAMPLES: usize = 512;
 
 /// How one attempt ended, as health sees it.
@@ -64,18 +68,38 @@ impl Samples {
     }
 
     fn percentile(&self, now: Instant, pct: f64) -> Option<f64> {
+        self.percentiles(now, SAMPLE_WINDOW, &[pct])
+            .and_then(|p| p.first().copied())
+    }
+
+    /// Percentiles (nearest rank) of the samples of the last `window`: at most the latest
+    /// [`MAX_SAMPLES`], so on a busy endpoint the most recent part of it.
+    fn percentiles(&self, now: Instant, window: Duration, pcts: &[f64]) -> Option<Vec<f64>> {
         let mut live: Vec<f64> = self
             .values
             .iter()
-            .filter(|(t, _)| now.saturating_duration_since(*t) <= SAMPLE_WINDOW)
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= window)
             .map(|(_, v)| *v)
             .collect();
         if live.is_empty() {
             return None;
         }
         live.sort_by(f64::total_cmp);
-        let rank = ((pct / 100.0) * (live.len() as f64 - 1.0)).round() as usize;
-        live.get(rank.min(live.len() - 1)).copied()
+        Some(
+            pcts.iter()
+                .map(|pct| {
+                    let rank = ((pct / 100.0) * (live.len() as f64 - 1.0)).round() as usize;
+                    live[rank.min(live.len() - 1)]
+                })
+                .collect(),
+        )
+    }
+
+    fn count_within(&self, now: Instant, window: Duration) -> u64 {
+        self.values
+            .iter()
+            .filter(|(t, _)| now.saturating_duration_since(*t) <= window)
+            .count() as u64
     }
 }
 
@@ -87,6 +111,43 @@ struct EndpointHealth {
     budget: RetryBudget,
     ttft: Samples,
     throughput: Samples,
+    minutes: MinuteLog,
+}
+
+/// Percentiles as the endpoint listing shows them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p99: f64,
+}
+
+impl Percentiles {
+    fn from(v: Option<Vec<f64>>) -> Option<Percentiles> {
+        match v.as_deref() {
+            Some(&[p50, p75, p90, p99]) => Some(Percentiles { p50, p75, p90, p99 }),
+            _ => None,
+        }
+    }
+}
+
+/// What one endpoint's live traffic says right now: OpenRouter's listing figures and the
+/// windows status derivation reads (spec/status.md §5.4).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointStats {
+    pub uptime_5m: Option<f64>,
+    pub uptime_30m: Option<f64>,
+    pub uptime_1d: Option<f64>,
+    /// Time to first token, ms, last 30 minutes.
+    pub latency_30m: Option<Percentiles>,
+    /// Tokens per second, last 30 minutes.
+    pub throughput_30m: Option<Percentiles>,
+    pub w2: Counts,
+    pub w5: Counts,
+    pub w10_ttft_p95_ms: Option<f64>,
+    pub w10_tps_p50: Option<f64>,
+    pub w10_tps_samples: u64,
 }
 
 #[derive(Debug)]
@@ -130,6 +191,7 @@ impl Health {
                     budget: RetryBudget::default(),
                     ttft: Samples::default(),
                     throughput: Samples::default(),
+                    minutes: MinuteLog::default(),
                 }))
             })
             .clone()
@@ -189,13 +251,19 @@ impl Health {
     }
 
     pub fn record(&self, key: &str, outcome: Outcome, now: Instant) {
+        let minute = minutes::now_minute();
         self.with(key, |h| match outcome {
-            Outcome::Success => h.breaker.on_success(now),
+            Outcome::Success => {
+                h.minutes.add(minute, Mark::Ok);
+                h.breaker.on_success(now);
+            }
             Outcome::Failure { class, retry_after } => {
                 if class.is_hard() {
+                    h.minutes.add(minute, Mark::Error);
                     h.last_hard_error = Some(now);
                     h.breaker.on_failure(now);
                 } else if class == FailureClass::RateLimited {
+                    h.minutes.add(minute, Mark::RateLimited);
                     // A 429 is not an outage: cool down for as long as the upstream asked.
                     let wait = retry_after.unwrap_or(Duration::from_secs(1));
                     h.cool_until = Some(now + wait);
@@ -221,6 +289,38 @@ impl Health {
                 h.throughput.push(now, tps);
             }
         });
+    }
+
+    /// The endpoint's live-traffic figures; `None` before its first attempt.
+    pub fn stats(&self, key: &str, now: Instant) -> Option<EndpointStats> {
+        let minute = minutes::now_minute();
+        let ten = Duration::from_secs(600);
+        self.peek(key, |h| EndpointStats {
+            uptime_5m: h.minutes.uptime(minute, 5),
+            uptime_30m: h.minutes.uptime(minute, 30),
+            uptime_1d: h.minutes.uptime(minute, minutes::KEPT as u64),
+            latency_30m: Percentiles::from(
+                h.ttft
+                    .percentiles(now, SAMPLE_KEEP, &[50.0, 75.0, 90.0, 99.0])
+                    .map(|v| v.into_iter().map(|s| s * 1_000.0).collect()),
+            ),
+            throughput_30m: Percentiles::from(h.throughput.percentiles(
+                now,
+                SAMPLE_KEEP,
+                &[50.0, 75.0, 90.0, 99.0],
+            )),
+            w2: h.minutes.window(minute, 2),
+            w5: h.minutes.window(minute, 5),
+            w10_ttft_p95_ms: h
+                .ttft
+                .percentiles(now, ten, &[95.0])
+                .and_then(|v| v.first().map(|s| s * 1_000.0)),
+            w10_tps_p50: h
+                .throughput
+                .percentiles(now, ten, &[50.0])
+                .and_then(|v| v.first().copied()),
+            w10_tps_samples: h.throughput.count_within(now, ten),
+        })
     }
 
     /// Every endpoint seen so far with its breaker state, for metrics and the admin API.

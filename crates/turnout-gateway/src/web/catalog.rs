@@ -9,6 +9,7 @@ use rust_decimal::Decimal;
 use serde_json::{Value, json};
 
 use crate::error::ApiError;
+use crate::health::EndpointStats;
 use crate::routing::catalog::{Endpoint, Model, Target};
 use crate::state::AppState;
 
@@ -114,7 +115,14 @@ pub async fn list_models(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "data": data, "total_count": total, "links": { "next": null } }))
 }
 
-fn endpoint_json(m: &Model, t: &Target) -> Value {
+fn percentiles(p: Option<crate::health::Percentiles>) -> Value {
+    p.map_or(Value::Null, |p| {
+        let round = |v: f64| (v * 10.0).round() / 10.0;
+        json!({"p50": round(p.p50), "p75": round(p.p75), "p90": round(p.p90), "p99": round(p.p99)})
+    })
+}
+
+fn endpoint_json(m: &Model, t: &Target, stats: Option<&EndpointStats>) -> Value {
     let e = &t.endpoint;
     let context = e.context_length.or(m.context_length);
     let tool_choice = supported_parameters(e).iter().any(|p| p == "tool_choice");
@@ -131,12 +139,13 @@ fn endpoint_json(m: &Model, t: &Target) -> Value {
         "max_prompt_tokens": null,
         "supported_parameters": supported_parameters(e),
         "status": 0,
-        // Null until health data exists, as OpenRouter does for endpoints without traffic.
-        "uptime_last_5m": null,
-        "uptime_last_30m": null,
-        "uptime_last_1d": null,
-        "latency_last_30m": null,
-        "throughput_last_30m": null,
+        // From live traffic (DESIGN.md §3's definitions); null where there is not enough yet,
+        // as OpenRouter does for endpoints without traffic.
+        "uptime_last_5m": stats.and_then(|s| s.uptime_5m),
+        "uptime_last_30m": stats.and_then(|s| s.uptime_30m),
+        "uptime_last_1d": stats.and_then(|s| s.uptime_1d),
+        "latency_last_30m": percentiles(stats.and_then(|s| s.latency_30m)),
+        "throughput_last_30m": percentiles(stats.and_then(|s| s.throughput_30m)),
         "supports_implicit_caching": e.pricing.cache_read.is_some_and(|r| r < e.pricing.prompt),
         "supports_tool_choice": {
             "auto": tool_choice, "none": tool_choice, "required": tool_choice, "function": tool_choice,
@@ -179,7 +188,17 @@ pub async fn list_endpoints(
             })
         }
     };
-    let endpoints: Vec<Value> = targets.iter().map(|t| endpoint_json(&model, t)).collect();
+    let now = std::time::Instant::now();
+    let endpoints: Vec<Value> = targets
+        .iter()
+        .map(|t| {
+            endpoint_json(
+                &model,
+                t,
+                state.health().stats(&t.endpoint.key, now).as_ref(),
+            )
+        })
+        .collect();
     Ok(Json(json!({
         "data": {
             "id": id,
