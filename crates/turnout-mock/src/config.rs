@@ -22,8 +22,8 @@ pub struct MockConfig {
     pub fault: Option<Fault>,
     /// A fixed reply text; default: deterministic words derived from the last user message.
     pub reply: Option<String>,
-    /// When set, requests must carry `Authorization: Bearer <require_key>` or get an
-    /// OpenAI-style 401 `invalid_api_key`.
+    /// When set, requests must carry `Authorization: Bearer <require_key>` (`x-api-key` on
+    /// the Anthropic route) or get the dialect's 401.
     pub require_key: Option<String>,
     /// Extra model ids listed by `GET /v1/models` (after the built-in ones).
     pub models: Vec<String>,

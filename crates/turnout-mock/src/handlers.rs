@@ -1,5 +1,6 @@
-//! The HTTP surface of a mock provider: OpenAI's chat completions and models list, plus
-//! `/_mock/*` control endpoints for out-of-process use.
+//! The HTTP surface of a mock provider: OpenAI's chat completions and models list,
+//! Anthropic's messages (see [`crate::anthropic`]), plus `/_mock/*` control endpoints for
+//! out-of-process use.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -28,13 +29,15 @@ const MAX_BODY_BYTES: usize = 64 << 20;
 /// Model ids always listed by `GET /v1/models`.
 const BUILTIN_MODELS: [&str; 4] = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano", "mock-model"];
 
-/// The mock's routes over `state`: `POST /v1/chat/completions`, `GET /v1/models` (also
-/// without the `/v1` prefix), `GET /_mock/stats`, `GET|POST /_mock/config`,
+/// The mock's routes over `state`: `POST /v1/chat/completions`, `POST /v1/messages`
+/// (Anthropic), `GET /v1/models` (also without the `/v1` prefix), `GET /_mock/stats`, `GET|POST /_mock/config`,
 /// `POST /_mock/reset`.
 pub fn router(state: MockState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))
+        .route("/v1/messages", post(crate::anthropic::messages))
+        .route("/messages", post(crate::anthropic::messages))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/_mock/stats", get(stats))
@@ -49,7 +52,7 @@ const JSON: HeaderValue = HeaderValue::from_static("application/json");
 const EVENT_STREAM: HeaderValue = HeaderValue::from_static("text/event-stream");
 const NO_CACHE: HeaderValue = HeaderValue::from_static("no-cache");
 
-fn json_response(status: StatusCode, body: Bytes) -> Response {
+pub(crate) fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     response.headers_mut().insert(CONTENT_TYPE, JSON);
@@ -141,7 +144,7 @@ fn now_secs() -> u64 {
 
 /// The behaviour for this request: the instance's, with the `x-mock` header and then the
 /// body's `"mock"` object applied.
-fn effective(
+pub(crate) fn effective(
     state: &MockState,
     header: Option<MockOverride>,
     body: Option<MockOverride>,
@@ -162,7 +165,7 @@ fn effective(
 }
 
 /// The `x-mock` header's override; `Err` holds the message of a 400.
-fn header_override(headers: &HeaderMap) -> Result<Option<MockOverride>, String> {
+pub(crate) fn header_override(headers: &HeaderMap) -> Result<Option<MockOverride>, String> {
     let Some(value) = headers.get("x-mock") else {
         return Ok(None);
     };
@@ -326,7 +329,7 @@ async fn chat(State(state): State<MockState>, request: Request) -> Response {
     sse_response(Body::from_stream(Paced::new(frames, delay, end, outcome)))
 }
 
-fn sse_response(body: Body) -> Response {
+pub(crate) fn sse_response(body: Body) -> Response {
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, EVENT_STREAM);

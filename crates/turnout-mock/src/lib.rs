@@ -1,4 +1,4 @@
-//! Mock upstream providers (OpenAI dialect) with fault injection: used by tests, benchmarks and
+//! Mock upstream providers (OpenAI and Anthropic dialects) with fault injection: used by tests, benchmarks and
 //! `serve --demo`. Stands in for step 3 (upstream) of the flow in DESIGN.md §1.
 //!
 //! ```no_run
@@ -18,6 +18,10 @@
 //! - `POST /v1/chat/completions`: OpenAI Chat Completions, non-streaming or SSE
 //!   (`stream_options.include_usage` adds the `choices: []` usage chunk). One word of the reply
 //!   is one completion token; `prompt_tokens` = ⌈characters of the message contents / 4⌉.
+//! - `POST /v1/messages`: Anthropic Messages, non-streaming or SSE, with tool calls and
+//!   signed thinking blocks; see the `anthropic` module for what it answers. Errors use
+//!   Anthropic's envelope; `require_key` is checked against `x-api-key`; a flaky mock answers
+//!   529 `overloaded_error`.
 //! - `GET /v1/models`: an OpenAI model list.
 //! - `GET /_mock/stats`, `GET|POST /_mock/config`, `POST /_mock/reset`: control from another
 //!   process (benchmarks, e2e).
@@ -26,6 +30,7 @@
 //! gateway passes unknown fields through) or an `x-mock` header, both holding the fields of
 //! [`MockConfig`] to override (the body's win over the header's).
 
+mod anthropic;
 pub mod cli;
 mod config;
 mod handlers;

@@ -1,5 +1,7 @@
-//! Wire formats, no IO: OpenRouter/OpenAI chat types, the error envelope, SSE.
+//! Wire formats, no IO: OpenRouter/OpenAI chat types, Anthropic Messages and its
+//! translation, the error envelope, SSE.
 
+pub mod anthropic;
 pub mod chat;
 pub mod error;
 pub mod json;

@@ -79,6 +79,9 @@ pub struct ChatInput {
     pub params_used: Vec<&'static str>,
     /// The forwarded members as JSON text without braces (`"k":v,"k2":v2`), or empty.
     pub forward: Vec<u8>,
+    /// OpenRouter's `reasoning` object as sent (not forwarded to OpenAI-compatible
+    /// upstreams; adapters that translate, like Anthropic's, read it).
+    pub reasoning: Option<String>,
 }
 
 impl ChatInput {
@@ -187,6 +190,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
     let mut preferences = Preferences::default();
     let mut route_partition = None;
     let mut params_used = Vec::new();
+    let mut reasoning = None;
 
     for (key, raw) in &obj.members {
         let name = if key == "max_completion_tokens" {
@@ -251,6 +255,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
                 field::<Option<Vec<serde_json::Value>>>("tools", raw, "an array")?;
             }
             "provider" => preferences = Preferences::parse(Some(raw))?,
+            "reasoning" if raw.get() != "null" => reasoning = Some(raw.get().to_owned()),
             "route" => {
                 route_partition =
                     match field::<Option<String>>("route", raw, "a string")?.as_deref() {
@@ -320,6 +325,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
         preferences,
         params_used,
         forward,
+        reasoning,
     })
 }
 

@@ -16,7 +16,7 @@ use crate::upstream::client::build_client;
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error(
-        "provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included)"
+        "provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included, or kind = \"anthropic\")"
     )]
     UnsupportedKind { slug: String, kind: String },
     #[error("provider `{slug}`: `{url}` is not a valid URL")]
@@ -42,7 +42,8 @@ pub struct Provider {
     pub kind: ProviderKind,
     /// Without a trailing slash; the adapter appends the path.
     pub base_url: String,
-    /// `{base_url}/chat/completions`, parsed once (parsing a URL per request is measurable).
+    /// Where the adapter posts a chat: `{base_url}/chat/completions`, or `{base_url}/messages`
+    /// for Anthropic; parsed once (parsing a URL per request is measurable).
     pub chat_uri: http::Uri,
     /// Every header sent on every request: authorization (marked sensitive) and the
     /// configured extras, built once.
@@ -148,7 +149,7 @@ impl Catalog {
         let mut providers = HashMap::new();
         let mut provider_list = Vec::new();
         for p in &config.providers {
-            if p.kind != ProviderKind::Openai {
+            if !matches!(p.kind, ProviderKind::Openai | ProviderKind::Anthropic) {
                 let kind = format!("{:?}", p.kind).to_lowercase();
                 return Err(CatalogError::UnsupportedKind {
                     slug: p.slug.clone(),
@@ -161,12 +162,15 @@ impl Catalog {
                 source,
             })?;
             let base_url = p.base_url.trim_end_matches('/').to_owned();
-            let chat = format!("{base_url}/chat/completions");
+            let chat = match p.kind {
+                ProviderKind::Anthropic => format!("{base_url}/messages"),
+                _ => format!("{base_url}/chat/completions"),
+            };
             let chat_uri: http::Uri = chat.parse().map_err(|_| CatalogError::Url {
                 slug: p.slug.clone(),
                 url: chat.clone(),
             })?;
-            let headers = provider_headers(&p.slug, p.api_key.as_ref(), &p.headers)?;
+            let headers = provider_headers(&p.slug, p.kind, p.api_key.as_ref(), &p.headers)?;
             let provider = Arc::new(Provider {
                 slug: p.slug.clone(),
                 chat_uri,
@@ -239,6 +243,7 @@ impl Catalog {
 
 fn provider_headers(
     slug: &str,
+    kind: ProviderKind,
     api_key: Option<&SecretString>,
     extra: &std::collections::BTreeMap<String, SecretString>,
 ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, CatalogError> {
@@ -253,11 +258,27 @@ fn provider_headers(
         http::header::USER_AGENT,
         http::HeaderValue::from_static(concat!("turnout/", env!("CARGO_PKG_VERSION"))),
     ));
+    if kind == ProviderKind::Anthropic {
+        out.push((
+            http::HeaderName::from_static("anthropic-version"),
+            http::HeaderValue::from_static(turnout_wire::anthropic::API_VERSION),
+        ));
+    }
     if let Some(key) = api_key {
-        let mut v = http::HeaderValue::from_str(&format!("Bearer {}", key.expose_secret()))
-            .map_err(|_| bad("authorization", "the API key is not a valid header value"))?;
+        let (name, value) = match kind {
+            ProviderKind::Anthropic => (
+                http::HeaderName::from_static("x-api-key"),
+                key.expose_secret().to_owned(),
+            ),
+            _ => (
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", key.expose_secret()),
+            ),
+        };
+        let mut v = http::HeaderValue::from_str(&value)
+            .map_err(|_| bad(name.as_str(), "the API key is not a valid header value"))?;
         v.set_sensitive(true);
-        out.push((http::header::AUTHORIZATION, v));
+        out.push((name, v));
     }
     for (name, value) in extra {
         let n =
@@ -348,8 +369,14 @@ fn build_endpoint(
 /// A one-endpoint target for unit tests of adapters and cost (no network is touched).
 #[cfg(test)]
 pub(crate) fn test_target(prompt_price: &str, completion_price: &str) -> Target {
+    test_target_of("openai", prompt_price, completion_price)
+}
+
+/// [`test_target`] for a provider of `kind`.
+#[cfg(test)]
+pub(crate) fn test_target_of(kind: &str, prompt_price: &str, completion_price: &str) -> Target {
     let toml = format!(
-        "[[providers]]\nslug = \"acme\"\nname = \"Acme AI\"\nkind = \"openai\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+        "[[providers]]\nslug = \"acme\"\nname = \"Acme AI\"\nkind = \"{kind}\"\napi_key = \"sk-test\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
          [[models]]\nid = \"acme/chat\"\n  [[models.endpoints]]\n  provider = \"acme\"\n  upstream_model = \"up\"\n  \
          prompt_price = \"{prompt_price}\"\n  completion_price = \"{completion_price}\"\n"
     );

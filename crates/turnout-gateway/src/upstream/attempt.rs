@@ -10,9 +10,11 @@ use futures_util::{Stream, StreamExt};
 use http::HeaderMap;
 use http_body_util::{BodyExt, BodyStream};
 use hyper::body::Incoming;
+use turnout_config::ProviderKind;
 use turnout_wire::error::ErrorType;
 use turnout_wire::sse::SseDecoder;
 
+use super::anthropic::{self, AnthropicStream};
 use super::openai::{self, StreamTranslator, Translated};
 use crate::egress::ResponseIdentity;
 use crate::ingress::parse::ChatInput;
@@ -195,6 +197,8 @@ pub fn classify_status(status: u16, body: &str) -> (FailureClass, String) {
             } else {
                 let context_length = lower.contains("context_length")
                     || lower.contains("context length")
+                    // Anthropic: "prompt is too long: 210000 tokens > 200000 maximum".
+                    || lower.contains("prompt is too long")
                     || lower.contains("maximum context");
                 FailureClass::InvalidRequest { context_length }
             }
@@ -296,6 +300,18 @@ fn transport_error(target: &Target, e: &hyper_util::client::legacy::Error) -> At
     AttemptError::new(FailureClass::Connect, target, detail)
 }
 
+/// The upstream request in the provider's dialect.
+fn upstream_request(
+    target: &Target,
+    input: &ChatInput,
+    stream: bool,
+) -> Result<http::Request<http_body_util::Full<Bytes>>, AttemptError> {
+    match target.endpoint.provider.kind {
+        ProviderKind::Anthropic => anthropic::request(target, input, stream),
+        _ => Ok(openai::request(target, input, stream)),
+    }
+}
+
 /// Sends one request through the provider's pooled client.
 async fn send(
     target: &Target,
@@ -347,7 +363,7 @@ pub async fn complete(
     let total = target.endpoint.timeouts.total;
     // One deadline for the whole exchange: a non-streaming answer has no first token to time.
     let exchange = async {
-        let resp = send(target, openai::request(target, input, false)).await?;
+        let resp = send(target, upstream_request(target, input, false)?).await?;
         if !resp.status().is_success() {
             return Err(error_from_response(target, resp).await);
         }
@@ -367,7 +383,10 @@ pub async fn complete(
             "no answer within the total deadline",
         )
     })??;
-    openai::render_completion(&body, target, input, ident)
+    match target.endpoint.provider.kind {
+        ProviderKind::Anthropic => anthropic::render_completion(&body, target, input, ident),
+        _ => openai::render_completion(&body, target, input, ident),
+    }
 }
 
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, hyper::Error>> + Send>>;
@@ -389,6 +408,8 @@ pub struct BoundStream {
     body: ByteStream,
     decoder: SseDecoder,
     pub translator: StreamTranslator,
+    /// The upstream's event dialect, when it is not OpenAI's.
+    dialect: Dialect,
     /// Our chunks translated while waiting for content, not yet sent.
     pub ready: Vec<Bytes>,
     total_deadline: Instant,
@@ -396,6 +417,12 @@ pub struct BoundStream {
     finished: bool,
     /// Every attempt of the plan up to and including this one.
     pub attempts: Vec<AttemptSummary>,
+}
+
+/// How upstream events become our chunks.
+enum Dialect {
+    OpenAi,
+    Anthropic(AnthropicStream),
 }
 
 /// One attempt, as `openrouter_metadata.attempts[]` and generation records report it.
@@ -449,10 +476,17 @@ impl BoundStream {
         }
     }
 
+    fn translate(&mut self, data: &str) -> Result<Translated, AttemptError> {
+        match &mut self.dialect {
+            Dialect::OpenAi => self.translator.translate(data, &self.target),
+            Dialect::Anthropic(a) => a.translate(&mut self.translator, data, &self.target),
+        }
+    }
+
     /// Reads until at least one translated chunk is ready or the stream ends.
     async fn pull(&mut self) -> Result<(), AttemptError> {
         while let Some(event) = self.decoder.next_event() {
-            match self.translator.translate(&event.data, &self.target)? {
+            match self.translate(&event.data)? {
                 Translated::Chunk(b) => {
                     self.ready.push(b);
                     return Ok(());
@@ -490,8 +524,7 @@ impl BoundStream {
             )),
             Ok(None) => {
                 if let Some(event) = self.decoder.finish()
-                    && let Translated::Chunk(b) =
-                        self.translator.translate(&event.data, &self.target)?
+                    && let Translated::Chunk(b) = self.translate(&event.data)?
                 {
                     self.ready.push(b);
                 }
@@ -520,7 +553,7 @@ pub async fn open_stream(
     let t = &target.endpoint.timeouts;
     let started = Instant::now();
     let first_token_deadline = started + t.first_token.min(t.total);
-    let request = openai::request(target, input, true);
+    let request = upstream_request(target, input, true)?;
     let resp = tokio::time::timeout(t.first_token.min(t.total), send(target, request))
         .await
         .map_err(|_| {
@@ -538,6 +571,10 @@ pub async fn open_stream(
         body: byte_stream(resp.into_body()),
         decoder: SseDecoder::new(),
         translator: StreamTranslator::new(ident.clone(), input.prompt_chars),
+        dialect: match target.endpoint.provider.kind {
+            ProviderKind::Anthropic => Dialect::Anthropic(AnthropicStream::default()),
+            _ => Dialect::OpenAi,
+        },
         ready: Vec::new(),
         total_deadline: started + t.total,
         // Until content arrives the first-token deadline is the one that counts.

@@ -208,6 +208,50 @@ impl StreamTranslator {
         &self.ident
     }
 
+    /// Frames one chunk with a single choice made by another adapter from its own dialect,
+    /// and notes what it carried, as [`StreamTranslator::translate`] does for OpenAI chunks.
+    pub(super) fn frame_delta(
+        &mut self,
+        target: &Target,
+        delta: &RawValue,
+        chars: usize,
+        content: bool,
+        finish_reason: Option<&'static str>,
+        native_finish_reason: Option<&str>,
+    ) -> Bytes {
+        self.completion_chars += chars;
+        self.has_content |= content;
+        if finish_reason.is_some() {
+            self.finish_seen = true;
+            self.finish_reason = finish_reason;
+        }
+        self.ensure_head(target);
+        let out = ChatChunk {
+            id: &self.ident.id,
+            object: CHUNK_OBJECT,
+            created: self.ident.created,
+            model: &target.model_id,
+            provider: &target.endpoint.provider.name,
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta: Some(delta),
+                finish_reason,
+                native_finish_reason: native_finish_reason.map(Cow::Borrowed),
+                logprobs: None,
+            }],
+            system_fingerprint: None,
+            service_tier: None,
+            usage: None,
+            error: None,
+        };
+        let head = self.head.as_ref().map_or(&[][..], |h| &h.bytes);
+        let mut frame = Vec::with_capacity(head.len() + delta.get().len() + 96);
+        frame.extend_from_slice(head);
+        out.write_rest(&mut frame);
+        frame.extend_from_slice(b"\n\n");
+        Bytes::from(frame)
+    }
+
     pub fn translate(&mut self, data: &str, target: &Target) -> Result<Translated, AttemptError> {
         if data.trim() == "[DONE]" {
             return Ok(Translated::Done);

@@ -1,0 +1,376 @@
+//! Step 3: the Anthropic adapter (`kind = "anthropic"`): Chat Completions requests are
+//! translated to Messages (`POST {base_url}/messages`), answers and event streams back to our
+//! chat shapes, with the same identity, usage and cost as the OpenAI-compatible path. The
+//! translation itself is pure and lives in `turnout_wire::anthropic`.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use serde_json::value::RawValue;
+use turnout_wire::anthropic::{
+    self as wire, ErrorDetail, MessagesResponse, RequestOptions, StreamError, StreamState,
+    StreamStep,
+};
+use turnout_wire::chat::{ChatResult, ResultChoice};
+
+use super::attempt::{AttemptError, Completed, FailureClass, classify_status, excerpt};
+use super::openai::{StreamTranslator, Translated};
+use crate::accounting::cost::{estimate_usage, usage_out};
+use crate::egress::ResponseIdentity;
+use crate::ingress::parse::ChatInput;
+use crate::routing::catalog::Target;
+
+/// The upstream request for one endpoint. A request Anthropic cannot express (a tool call
+/// whose arguments are not an object, an audio part, …) is the client's fault.
+pub fn request(
+    target: &Target,
+    input: &ChatInput,
+    stream: bool,
+) -> Result<http::Request<Full<Bytes>>, AttemptError> {
+    let body = translated_body(target, input, stream).map_err(|detail| AttemptError {
+        upstream_status: None,
+        ..AttemptError::new(
+            FailureClass::InvalidRequest {
+                context_length: false,
+            },
+            target,
+            detail,
+        )
+    })?;
+    let provider = &target.endpoint.provider;
+    let mut req = http::Request::new(Full::new(Bytes::from(body)));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = provider.chat_uri.clone();
+    let h = req.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if stream {
+        h.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+    }
+    // `x-api-key`, `anthropic-version` and the configured extras (which may override it).
+    for (name, value) in &provider.headers {
+        h.insert(name.clone(), value.clone());
+    }
+    Ok(req)
+}
+
+fn translated_body(target: &Target, input: &ChatInput, stream: bool) -> Result<Vec<u8>, String> {
+    // The forwarded members are the client's own JSON, so they parse; `reasoning` is kept
+    // apart from them because OpenAI-compatible upstreams must not get it.
+    let mut text = Vec::with_capacity(input.forward.len() + 2);
+    text.push(b'{');
+    text.extend_from_slice(&input.forward);
+    text.push(b'}');
+    let mut body: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&text).map_err(|e| format!("request body: {e}"))?;
+    if let Some(r) = &input.reasoning
+        && let Ok(v) = serde_json::from_str(r)
+    {
+        body.insert("reasoning".to_owned(), v);
+    }
+    let opts = RequestOptions {
+        model: &target.upstream_model,
+        default_max_tokens: target
+            .endpoint
+            .max_completion_tokens
+            .unwrap_or(wire::DEFAULT_MAX_TOKENS),
+        stream,
+    };
+    let req = wire::request_from_openai(&body, opts).map_err(|e| e.to_string())?;
+    serde_json::to_vec(&req).map_err(|e| format!("request body: {e}"))
+}
+
+pub fn render_completion(
+    body: &[u8],
+    target: &Target,
+    input: &ChatInput,
+    ident: &ResponseIdentity,
+) -> Result<Completed, AttemptError> {
+    let bad = |detail: String| AttemptError {
+        raw: Some(excerpt(&String::from_utf8_lossy(body), 500).into()),
+        ..AttemptError::new(FailureClass::BadOutput, target, detail)
+    };
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad("empty body".to_owned()));
+    }
+    let up: MessagesResponse =
+        serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    if up.content.is_empty() && up.stop_reason.is_none() {
+        return Err(bad("no content and no stop reason in the answer".to_owned()));
+    }
+    let done = wire::completion_from_response(&up);
+    let reported = up.usage.input_tokens.is_some() || up.usage.output_tokens.is_some();
+    let usage = if reported {
+        done.usage
+    } else {
+        let chars = serde_json::from_str::<turnout_wire::chat::DeltaView>(&done.message)
+            .map_or(0, |v| v.text_chars());
+        estimate_usage(input.prompt_chars, chars)
+    };
+    let message = RawValue::from_string(done.message)
+        .map_err(|e| bad(format!("cannot render the message: {e}")))?;
+    let finish = done.finish_reason;
+    let usage_json = usage_out(&target.endpoint.pricing, &usage, finish);
+    let cost = usage_json.cost.0;
+    let result = ChatResult {
+        id: &ident.id,
+        provider: &target.endpoint.provider.name,
+        model: &target.model_id,
+        object: "chat.completion",
+        created: ident.created,
+        choices: vec![ResultChoice {
+            index: 0,
+            logprobs: None,
+            finish_reason: finish,
+            native_finish_reason: done.native_finish_reason.map(Into::into),
+            message: &message,
+        }],
+        system_fingerprint: None,
+        service_tier: None,
+        usage: usage_json,
+    };
+    Ok(Completed {
+        body: result.to_json(),
+        usage,
+        cost,
+        finish_reason: finish,
+    })
+}
+
+/// The per-stream state of an Anthropic event stream; chunks are framed by the shared
+/// [`StreamTranslator`] so identity, usage and the final chunk work as for OpenAI.
+#[derive(Debug, Default)]
+pub struct AnthropicStream {
+    state: StreamState,
+}
+
+impl AnthropicStream {
+    pub fn translate(
+        &mut self,
+        t: &mut StreamTranslator,
+        data: &str,
+        target: &Target,
+    ) -> Result<Translated, AttemptError> {
+        let step = self.state.on_event(data).map_err(|e| match e {
+            StreamError::Malformed(detail) => AttemptError {
+                raw: Some(excerpt(data, 500).into()),
+                ..AttemptError::new(
+                    FailureClass::BadOutput,
+                    target,
+                    format!("malformed event: {detail}"),
+                )
+            },
+            StreamError::Upstream(detail) => event_error(&detail, target),
+        })?;
+        // Usage is cumulative: the latest report is the one that counts.
+        if let Some(u) = self.state.usage() {
+            t.usage = Some(u);
+        }
+        Ok(match step {
+            StreamStep::Nothing => Translated::Nothing,
+            StreamStep::Stop => Translated::Done,
+            StreamStep::Delta(d) => {
+                let delta = RawValue::from_string(d.delta).map_err(|e| {
+                    AttemptError::new(FailureClass::BadOutput, target, e.to_string())
+                })?;
+                Translated::Chunk(t.frame_delta(
+                    target,
+                    &delta,
+                    d.chars,
+                    d.content,
+                    d.finish_reason,
+                    d.native_finish_reason.as_deref(),
+                ))
+            }
+        })
+    }
+}
+
+/// An `error` event inside a 200 stream, classified as the HTTP error it stands for
+/// (`overloaded_error` is a 529: overloaded, may fall over before content).
+fn event_error(detail: &ErrorDetail, target: &Target) -> AttemptError {
+    let status = detail.status();
+    let envelope = serde_json::json!({"type": "error", "error": detail}).to_string();
+    let (class, message) = classify_status(status, &envelope);
+    AttemptError {
+        upstream_status: Some(status),
+        raw: Some(excerpt(&envelope, 2000).into()),
+        ..AttemptError::new(class, target, message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::routing::catalog::test_target_of;
+    use turnout_wire::sse::SseDecoder;
+
+    fn ident() -> ResponseIdentity {
+        ResponseIdentity {
+            id: "gen-1-abcdefghijklmnopqrst".into(),
+            created: 1,
+        }
+    }
+
+    fn input(body: &str) -> ChatInput {
+        crate::ingress::parse::parse_chat(body.as_bytes()).expect("input")
+    }
+
+    #[test]
+    fn request_goes_to_messages_with_anthropic_headers() {
+        let target = test_target_of("anthropic", "0", "0");
+        let req = request(
+            &target,
+            &input(
+                r#"{"model":"acme/chat","messages":[{"role":"user","content":"hi"}],"reasoning":{"max_tokens":1500},"provider":{"sort":"price"}}"#,
+            ),
+            true,
+        )
+        .expect("request");
+        assert_eq!(req.uri(), "http://127.0.0.1:9/v1/messages");
+        assert_eq!(req.headers()["x-api-key"], "sk-test");
+        assert_eq!(req.headers()["anthropic-version"], "2023-06-01");
+        assert!(req.headers().get("authorization").is_none());
+        let body = req.into_body();
+        let bytes = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(body))
+            .expect("ready")
+            .expect("body")
+            .to_bytes();
+        let sent: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        assert_eq!(sent["model"], "up");
+        assert_eq!(sent["stream"], true);
+        assert_eq!(sent["max_tokens"], 4096);
+        assert_eq!(sent["thinking"]["budget_tokens"], 1500);
+        assert!(sent.get("provider").is_none());
+    }
+
+    #[test]
+    fn an_inexpressible_request_is_the_clients_fault() {
+        let target = test_target_of("anthropic", "0", "0");
+        let err = request(
+            &target,
+            &input(
+                r#"{"model":"acme/chat","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}"#,
+            ),
+            false,
+        )
+        .expect_err("refused");
+        assert!(matches!(err.class, FailureClass::InvalidRequest { .. }));
+        assert_eq!(err.client_status(), 400);
+    }
+
+    #[test]
+    fn a_completion_is_relabelled_and_priced_with_cache_tokens() {
+        let target = test_target_of("anthropic", "0.000003", "0.000015");
+        let body = br#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-x",
+            "content":[{"type":"text","text":"Hello!"}],"stop_reason":"end_turn","stop_sequence":null,
+            "usage":{"input_tokens":10,"cache_read_input_tokens":100,"cache_creation_input_tokens":20,"output_tokens":5}}"#;
+        let done = render_completion(
+            body,
+            &target,
+            &input(r#"{"model":"acme/chat","messages":[{"role":"user","content":"hi"}]}"#),
+            &ident(),
+        )
+        .expect("renders");
+        let out: serde_json::Value = serde_json::from_slice(&done.body).expect("json");
+        assert_eq!(out["id"], "gen-1-abcdefghijklmnopqrst");
+        assert_eq!(out["model"], "acme/chat");
+        assert_eq!(out["provider"], "Acme AI");
+        assert_eq!(out["choices"][0]["message"]["content"], "Hello!");
+        assert_eq!(out["choices"][0]["finish_reason"], "stop");
+        assert_eq!(out["choices"][0]["native_finish_reason"], "end_turn");
+        assert_eq!(out["usage"]["prompt_tokens"], 130);
+        assert_eq!(out["usage"]["prompt_tokens_details"]["cached_tokens"], 100);
+        assert_eq!(
+            out["usage"]["prompt_tokens_details"]["cache_write_tokens"],
+            20
+        );
+        // 130 prompt tokens at the prompt price (cache prices default to it), 5 completion.
+        assert_eq!(done.cost.to_string(), "0.000465");
+    }
+
+    #[test]
+    fn a_malformed_completion_is_bad_output() {
+        let target = test_target_of("anthropic", "0", "0");
+        let i = input(r#"{"model":"acme/chat","messages":[{"role":"user","content":"hi"}]}"#);
+        for body in [&b""[..], b"{\"content\":", b"{}"] {
+            let err = render_completion(body, &target, &i, &ident()).expect_err("bad");
+            assert_eq!(err.class, FailureClass::BadOutput);
+        }
+    }
+
+    fn run(
+        sse: &str,
+    ) -> (
+        StreamTranslator,
+        Vec<serde_json::Value>,
+        Result<bool, AttemptError>,
+    ) {
+        let target = test_target_of("anthropic", "0.000001", "0.000002");
+        let mut t = StreamTranslator::new(ident(), 8);
+        let mut a = AnthropicStream::default();
+        let mut d = SseDecoder::new();
+        d.push(sse.as_bytes());
+        let mut chunks = Vec::new();
+        while let Some(ev) = d.next_event().or_else(|| d.finish()) {
+            match a.translate(&mut t, &ev.data, &target) {
+                Ok(Translated::Chunk(b)) => {
+                    let text = std::str::from_utf8(&b).expect("utf8");
+                    let json = text
+                        .strip_prefix("data: ")
+                        .and_then(|s| s.strip_suffix("\n\n"))
+                        .expect("frame");
+                    chunks.push(serde_json::from_str(json).expect("json"));
+                }
+                Ok(Translated::Nothing) => {}
+                Ok(Translated::Done) => return (t, chunks, Ok(true)),
+                Err(e) => return (t, chunks, Err(e)),
+            }
+        }
+        (t, chunks, Ok(false))
+    }
+
+    const TOOL_STREAM: &str = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/fixtures/anthropic/sse_tool_use_response.txt"
+    );
+
+    #[test]
+    fn a_stream_is_framed_with_our_identity_and_keeps_usage_and_finish() {
+        let (t, chunks, done) = run(&std::fs::read_to_string(TOOL_STREAM).expect("fixture"));
+        assert!(done.expect("ok"));
+        assert!(t.has_content() && t.finished());
+        assert_eq!(t.finish_reason, Some("tool_calls"));
+        for c in &chunks {
+            assert_eq!(c["id"], "gen-1-abcdefghijklmnopqrst");
+            assert_eq!(c["object"], "chat.completion.chunk");
+            assert_eq!(c["model"], "acme/chat");
+            assert_eq!(c["provider"], "Acme AI");
+        }
+        let last = chunks.last().expect("chunks");
+        assert_eq!(last["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(last["choices"][0]["native_finish_reason"], "tool_use");
+        let call = chunks
+            .iter()
+            .find_map(|c| c["choices"][0]["delta"]["tool_calls"][0]["id"].as_str())
+            .expect("a tool call id");
+        assert!(call.starts_with("toolu_"));
+        assert!(t.usage().completion_tokens > 0);
+    }
+
+    #[test]
+    fn an_overloaded_event_before_content_may_fall_over() {
+        let sse = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n\
+                   event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n";
+        let (t, _, result) = run(sse);
+        assert!(!t.has_content());
+        let err = result.expect_err("error");
+        assert_eq!(err.class, FailureClass::Overloaded);
+        assert_eq!(err.upstream_status, Some(529));
+        assert!(err.class.falls_over_to_next_endpoint());
+    }
+}
