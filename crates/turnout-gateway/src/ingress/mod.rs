@@ -87,7 +87,7 @@ async fn handle_chat(
             &ident.id,
             &plan,
             input.prompt_chars,
-            input.max_tokens,
+            hold_tokens(&input),
         )
         .await?;
     let billing = Billing {
@@ -197,6 +197,21 @@ async fn handle_chat(
         response.headers_mut().insert("x-generation-id", v);
     }
     Ok(response)
+}
+
+/// The completion tokens a hold must cover: `max_tokens`, raised by a `reasoning.max_tokens`
+/// budget at least as large (adapters that count thinking inside `max_tokens` add the budget
+/// on top of the answer's).
+fn hold_tokens(input: &parse::ChatInput) -> Option<u64> {
+    let budget = input
+        .reasoning
+        .as_deref()
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r).ok())
+        .and_then(|r| r.get("max_tokens").and_then(serde_json::Value::as_u64));
+    match (input.max_tokens, budget) {
+        (Some(m), Some(b)) if b >= m => Some(m.saturating_add(b)),
+        (m, _) => m,
+    }
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
