@@ -141,6 +141,42 @@ fn main() -> ExitCode {
 /// Logs go to stderr through a background writer: a write syscall per request line on the
 /// request path costs more than the formatting. Under overload, lines are dropped rather
 /// than requests slowed.
+/// RFC 3339 UTC timestamps with microseconds, as tracing-subscriber writes them, but with the
+/// date and time formatted once per second per thread: the per-line calendar math was ~2% of
+/// a proxied request's instructions.
+struct CachedTime;
+
+impl tracing_subscriber::fmt::time::FormatTime for CachedTime {
+    fn format_time(&self, w: &mut tracing_subscriber::fmt::format::Writer<'_>) -> std::fmt::Result {
+        use std::cell::RefCell;
+        thread_local! {
+            static PREFIX: RefCell<(u64, String)> = const { RefCell::new((u64::MAX, String::new())) };
+        }
+        let since = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let secs = since.as_secs();
+        PREFIX.with(|cell| {
+            let mut cached = cell.borrow_mut();
+            if cached.0 != secs {
+                let at = time::OffsetDateTime::from_unix_timestamp(secs as i64)
+                    .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+                cached.1 = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+                    at.year(),
+                    u8::from(at.month()),
+                    at.day(),
+                    at.hour(),
+                    at.minute(),
+                    at.second()
+                );
+                cached.0 = secs;
+            }
+            write!(w, "{}.{:06}Z", cached.1, since.subsec_micros())
+        })
+    }
+}
+
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
@@ -148,6 +184,7 @@ fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuar
         .finish(std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_timer(CachedTime)
         .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
