@@ -351,6 +351,15 @@ impl Publisher {
             return None;
         }
         let from = std::mem::replace(&mut self.published, to);
+        let reason = if reason.is_empty() {
+            // Nothing happened this evaluation: the worst status aged out of the flap window.
+            format!(
+                "flapping: worst status of the last {} min is now {to}",
+                self.t.flap_window_ms / MINUTE_MS
+            )
+        } else {
+            reason
+        };
         Some(Transition {
             from,
             to,
@@ -369,3 +378,7 @@ fn push_reason(reason: &mut String, part: &str) {
     }
     reason.push_str(part);
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests;
