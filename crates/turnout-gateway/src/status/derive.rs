@@ -2,12 +2,17 @@
 //! signals, the published state behind hysteresis ([`Publisher`]), the provider group rollup
 //! and the page indicator. The caller owns the clock and passes Unix milliseconds in.
 
+mod incident;
 mod publisher;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use incident::{
+    ComponentChange, Decision, DecisionKind, IncidentId, IncidentSettings, IncidentStatus,
+    IncidentTracker, IncidentView,
+};
 pub use publisher::{Publisher, StatusSource, Transition};
 
 /// Statuspage v2 component status. `Ord` is severity; maintenance ranks below degraded, as
