@@ -9,6 +9,7 @@ pub mod ops;
 pub mod routing;
 pub mod server;
 pub mod state;
+pub mod status;
 pub mod telemetry;
 pub mod upstream;
 pub mod web;

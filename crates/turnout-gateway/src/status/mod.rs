@@ -1,0 +1,3 @@
+//! Health you can see: component status derived from live traffic and probes, published for the status page.
+
+pub mod derive;
