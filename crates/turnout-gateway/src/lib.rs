@@ -55,6 +55,33 @@ pub fn app(state: AppState) -> Router {
             .route(&at("/activity"), get(accounts::activity));
     }
     router
+        .route("/status", get(status::page::html))
+        .route("/status/api/v2/summary.json", get(status::page::summary))
+        .route("/status/api/v2/status.json", get(status::page::status))
+        .route(
+            "/status/api/v2/components.json",
+            get(status::page::components),
+        )
+        .route(
+            "/status/api/v2/incidents.json",
+            get(status::page::incidents),
+        )
+        .route(
+            "/status/api/v2/incidents/unresolved.json",
+            get(status::page::unresolved_incidents),
+        )
+        .route(
+            "/status/api/v2/scheduled-maintenances.json",
+            get(status::page::maintenances),
+        )
+        .route(
+            "/status/api/v2/scheduled-maintenances/upcoming.json",
+            get(status::page::upcoming_maintenances),
+        )
+        .route(
+            "/status/api/v2/scheduled-maintenances/active.json",
+            get(status::page::active_maintenances),
+        )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

@@ -8,6 +8,7 @@ use turnout_config::{Config, RoutingConfig};
 use crate::accounting::Accounts;
 use crate::health::Health;
 use crate::routing::sticky::StickyTable;
+use crate::status::board::StatusBoard;
 
 use crate::ingress::auth::Authenticator;
 use crate::routing::catalog::{Catalog, CatalogError};
@@ -22,6 +23,8 @@ pub struct Runtime {
     pub routing: RoutingConfig,
     /// Unix seconds when this configuration was loaded (the `created` of listed models).
     pub loaded_at: u64,
+    /// The status page's name (`[status] name`, default "Turnout").
+    pub status_name: String,
 }
 
 impl Runtime {
@@ -31,6 +34,13 @@ impl Runtime {
             auth: Authenticator::from_config(&config.auth),
             max_body_bytes: config.server.max_body_bytes,
             routing: config.routing.clone(),
+            status_name: config
+                .status
+                .as_ref()
+                .and_then(|s| s.get("name"))
+                .and_then(|n| n.as_str())
+                .unwrap_or("Turnout")
+                .to_owned(),
             loaded_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -50,17 +60,27 @@ struct Inner {
     health: Arc<Health>,
     sticky: Arc<StickyTable>,
     accounts: Arc<Accounts>,
+    status: Arc<StatusBoard>,
 }
 
 impl AppState {
     pub fn new(runtime: Runtime, accounts: Arc<Accounts>) -> Self {
         let health = Arc::new(Health::new(runtime.routing.breaker.clone()));
+        let status = Arc::new(StatusBoard::new("turnout", &runtime.status_name));
+        status.sync_catalog(&runtime.catalog);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(crate::status::board::run(
+                Arc::downgrade(&status),
+                health.clone(),
+            ));
+        }
         Self {
             inner: Arc::new(Inner {
                 runtime: ArcSwap::from_pointee(runtime),
                 health,
                 sticky: Arc::new(StickyTable::default()),
                 accounts,
+                status,
             }),
         }
     }
@@ -71,6 +91,10 @@ impl AppState {
 
     pub fn sticky(&self) -> &Arc<StickyTable> {
         &self.inner.sticky
+    }
+
+    pub fn status(&self) -> &Arc<StatusBoard> {
+        &self.inner.status
     }
 
     pub fn accounts(&self) -> &Arc<Accounts> {
@@ -86,6 +110,7 @@ impl AppState {
         self.inner
             .health
             .set_config(runtime.routing.breaker.clone());
+        self.inner.status.sync_catalog(&runtime.catalog);
         self.inner.runtime.store(Arc::new(runtime));
     }
 }

@@ -146,6 +146,7 @@ pub struct EndpointStats {
     pub w2: Counts,
     pub w5: Counts,
     pub w10_ttft_p95_ms: Option<f64>,
+    pub w10_ttft_samples: u64,
     pub w10_tps_p50: Option<f64>,
     pub w10_tps_samples: u64,
 }
@@ -315,6 +316,7 @@ impl Health {
                 .ttft
                 .percentiles(now, ten, &[95.0])
                 .and_then(|v| v.first().map(|s| s * 1_000.0)),
+            w10_ttft_samples: h.ttft.count_within(now, ten),
             w10_tps_p50: h
                 .throughput
                 .percentiles(now, ten, &[50.0])

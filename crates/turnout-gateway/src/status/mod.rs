@@ -1,3 +1,5 @@
 //! Health you can see: component status derived from live traffic and probes, published for the status page.
 
+pub mod board;
 pub mod derive;
+pub mod page;

@@ -1,0 +1,338 @@
+//! The status board: one component group per provider, one leaf per published endpoint
+//! (provider × model) and the Gateway API itself; every 10 s each leaf's live-traffic
+//! signals are turned into a raw status and published through its hysteresis
+//! ([`super::derive`]), groups are rolled up, and the public snapshot is rebuilt.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
+
+use super::derive::{
+    ComponentStatus, Counts, Impact, Publisher, Signals, Thresholds, Transition, page_indicator,
+    raw_status, rollup_group,
+};
+use super::page::Snapshot;
+use crate::health::Health;
+use crate::health::minutes::Counts as MinuteCounts;
+use crate::routing::catalog::Catalog;
+
+/// How often statuses are derived (spec/status.md §5.4).
+pub const EVALUATE_EVERY: Duration = Duration::from_secs(10);
+
+/// A Statuspage component (group or leaf) as the board keeps it.
+#[derive(Debug, Clone)]
+pub struct Component {
+    /// 12 lowercase base-36 characters, stable for the same provider/endpoint.
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub position: i32,
+    pub group_id: Option<String>,
+    /// For groups: their leaves' ids.
+    pub children: Vec<String>,
+    /// The health key of a leaf's endpoint (`provider|model`); `None` for groups and the
+    /// Gateway API component.
+    pub endpoint: Option<Arc<str>>,
+    pub status: ComponentStatus,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+}
+
+impl Component {
+    pub fn is_group(&self) -> bool {
+        self.endpoint.is_none() && !self.children.is_empty()
+    }
+}
+
+/// Statuspage-style id: 12 base-36 characters derived from `seed`.
+pub fn component_id(seed: &str) -> String {
+    const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let digest = Sha256::digest(seed.as_bytes());
+    digest
+        .iter()
+        .take(12)
+        .map(|b| ALPHABET[usize::from(*b) % 36] as char)
+        .collect()
+}
+
+#[derive(Debug)]
+pub struct StatusBoard {
+    pub page_id: String,
+    pub page_name: String,
+    thresholds: Thresholds,
+    started_at_ms: u64,
+    inner: Mutex<BoardState>,
+    snapshot: ArcSwap<Snapshot>,
+}
+
+#[derive(Debug, Default)]
+struct BoardState {
+    components: Vec<Component>,
+    publishers: HashMap<String, Publisher>,
+    transitions: Vec<(String, Transition)>,
+}
+
+/// Transitions kept for the page (the incident engine will own history).
+const KEPT_TRANSITIONS: usize = 200;
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+impl StatusBoard {
+    pub fn new(page_seed: &str, page_name: &str) -> StatusBoard {
+        let now = now_ms();
+        let board = StatusBoard {
+            page_id: component_id(&format!("page|{page_seed}")),
+            page_name: page_name.to_owned(),
+            thresholds: Thresholds::default(),
+            started_at_ms: now,
+            inner: Mutex::new(BoardState::default()),
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+        };
+        board.publish(now);
+        board
+    }
+
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.load_full()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BoardState> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Rebuilds the component list from the catalog (on start and after a reload), keeping
+    /// the status and history of components that remain.
+    pub fn sync_catalog(&self, catalog: &Catalog) {
+        let now = now_ms();
+        let mut state = self.lock();
+        let old: HashMap<String, Component> = state
+            .components
+            .drain(..)
+            .map(|c| (c.id.clone(), c))
+            .collect();
+        let keep = |id: &str, fresh: Component| -> Component {
+            match old.get(id) {
+                Some(prev) => Component {
+                    status: prev.status,
+                    created_at_ms: prev.created_at_ms,
+                    updated_at_ms: prev.updated_at_ms,
+                    ..fresh
+                },
+                None => fresh,
+            }
+        };
+        let mut components = Vec::new();
+        let gateway_id = component_id(&format!("{}|gateway", self.page_id));
+        components.push(keep(
+            &gateway_id,
+            Component {
+                id: gateway_id.clone(),
+                name: "Gateway API".to_owned(),
+                description: Some("Turnout itself: authentication, routing, accounting".into()),
+                position: 1,
+                group_id: None,
+                children: Vec::new(),
+                endpoint: None,
+                status: ComponentStatus::Operational,
+                created_at_ms: self.started_at_ms,
+                updated_at_ms: self.started_at_ms,
+            },
+        ));
+        let mut position = 2;
+        for provider in catalog.providers() {
+            let group_id = component_id(&format!("{}|provider|{}", self.page_id, provider.slug));
+            let group_at = components.len();
+            components.push(Component {
+                id: group_id.clone(),
+                name: provider.name.clone(),
+                description: None,
+                position,
+                group_id: None,
+                children: Vec::new(),
+                endpoint: None,
+                status: ComponentStatus::Operational,
+                created_at_ms: now,
+                updated_at_ms: now,
+            });
+            position += 1;
+            for model in catalog.models() {
+                for endpoint in model
+                    .endpoints
+                    .iter()
+                    .filter(|e| e.provider.slug == provider.slug)
+                {
+                    let id = component_id(&format!("{}|endpoint|{}", self.page_id, endpoint.key));
+                    components[group_at].children.push(id.clone());
+                    components.push(keep(
+                        &id,
+                        Component {
+                            id: id.clone(),
+                            name: model.name.clone(),
+                            description: Some(format!("{} via {}", model.id, provider.name)),
+                            position,
+                            group_id: Some(group_id.clone()),
+                            children: Vec::new(),
+                            endpoint: Some(endpoint.key.clone()),
+                            status: ComponentStatus::Operational,
+                            created_at_ms: now,
+                            updated_at_ms: now,
+                        },
+                    ));
+                    position += 1;
+                }
+            }
+            let group = components[group_at].clone();
+            let id = group.id.clone();
+            components[group_at] = keep(&id, group);
+        }
+        // A provider with no published endpoints is no group.
+        components.retain(|c| c.endpoint.is_some() || !c.children.is_empty() || c.id == gateway_id);
+        let thresholds = self.thresholds.clone();
+        for c in &components {
+            if c.endpoint.is_some() {
+                state
+                    .publishers
+                    .entry(c.id.clone())
+                    .or_insert_with(|| Publisher::new(c.status, &thresholds));
+            }
+        }
+        state.components = components;
+        drop(state);
+        self.publish(now);
+    }
+
+    /// One evaluation: signals → raw status → published status, for every leaf; then groups.
+    pub fn evaluate(&self, health: &Health) {
+        let (now, instant) = (now_ms(), Instant::now());
+        let mut state = self.lock();
+        let BoardState {
+            components,
+            publishers,
+            transitions,
+        } = &mut *state;
+        let mut changed = false;
+        for c in components.iter_mut() {
+            let Some(key) = &c.endpoint else { continue };
+            let stats = health.stats(key, instant).unwrap_or_default();
+            let signals = Signals {
+                w2: counts(stats.w2),
+                w5: counts(stats.w5),
+                w10_ttft_p95_ms: stats.w10_ttft_p95_ms,
+                w10_ttft_samples: stats.w10_ttft_samples,
+                baseline_ttft_p95_ms: None,
+                w10_tps_p50: stats.w10_tps_p50,
+                w10_tps_samples: stats.w10_tps_samples,
+                baseline_tps_p50: None,
+                probes: Vec::new(),
+                replica_probes: Vec::new(),
+                ttft_slo_ms: self.thresholds.ttft_slo_ms,
+            };
+            let raw = raw_status(&signals, &self.thresholds);
+            let publisher = publishers
+                .entry(c.id.clone())
+                .or_insert_with(|| Publisher::new(c.status, &self.thresholds));
+            if let Some(t) = publisher.observe(raw, now) {
+                tracing::info!(component = %c.name, from = ?t.from, to = ?t.to, reason = %t.reason,
+                    "status changed");
+                c.status = t.to;
+                c.updated_at_ms = now;
+                transitions.push((c.id.clone(), t));
+                changed = true;
+            }
+        }
+        // Groups roll up their leaves.
+        let leaf_status: HashMap<String, ComponentStatus> = components
+            .iter()
+            .filter(|c| c.endpoint.is_some())
+            .map(|c| (c.id.clone(), c.status))
+            .collect();
+        for c in components.iter_mut().filter(|c| c.endpoint.is_none()) {
+            if c.children.is_empty() {
+                continue;
+            }
+            let children: Vec<ComponentStatus> = c
+                .children
+                .iter()
+                .filter_map(|id| leaf_status.get(id).copied())
+                .collect();
+            let rolled = rollup_group(&children, false);
+            if rolled != c.status {
+                c.status = rolled;
+                c.updated_at_ms = now;
+                changed = true;
+            }
+        }
+        if transitions.len() > KEPT_TRANSITIONS {
+            let excess = transitions.len() - KEPT_TRANSITIONS;
+            transitions.drain(..excess);
+        }
+        drop(state);
+        if changed {
+            self.publish(now);
+        }
+    }
+
+    /// Rebuilds the public snapshot (JSON bodies, ETags, the page's indicator).
+    fn publish(&self, now: u64) {
+        let state = self.lock();
+        let leaves: Vec<ComponentStatus> = state
+            .components
+            .iter()
+            .filter(|c| !c.is_group())
+            .map(|c| c.status)
+            .collect();
+        let no_incidents: [Impact; 0] = [];
+        let (indicator, description) = page_indicator(&leaves, &no_incidents);
+        let snapshot = Snapshot::build(self, &state.components, indicator, description, now);
+        drop(state);
+        self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// Components in page order, for the HTML page.
+    pub fn components(&self) -> Vec<Component> {
+        self.lock().components.clone()
+    }
+}
+
+fn counts(c: MinuteCounts) -> Counts {
+    Counts {
+        ok: c.ok,
+        errors: c.errors,
+        rate_limited: c.rate_limited,
+    }
+}
+
+/// Evaluates every [`EVALUATE_EVERY`] while the board lives.
+pub async fn run(board: std::sync::Weak<StatusBoard>, health: Arc<Health>) {
+    let mut tick = tokio::time::interval(EVALUATE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(board) = board.upgrade() else { return };
+        board.evaluate(&health);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_look_like_statuspage_ids_and_are_stable() {
+        let a = component_id("x|endpoint|openai|gpt");
+        assert_eq!(a.len(), 12);
+        assert!(
+            a.chars()
+                .all(|c| c.is_ascii_digit() || c.is_ascii_lowercase())
+        );
+        assert_eq!(a, component_id("x|endpoint|openai|gpt"));
+        assert_ne!(a, component_id("x|endpoint|openai|gpt-2"));
+    }
+}

@@ -1,0 +1,270 @@
+//! The public status page: Statuspage-v2-compatible JSON (spec/status.md §5.8) served from an
+//! in-memory snapshot rebuilt on every change, with CORS, caching and a strong ETag; and the
+//! server-rendered HTML page, which needs no JavaScript.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use super::board::{Component, StatusBoard};
+use super::derive::{ComponentStatus, Indicator};
+use crate::state::AppState;
+
+/// One JSON body with its strong ETag.
+#[derive(Debug, Default, Clone)]
+pub struct Body {
+    pub bytes: Bytes,
+    pub etag: String,
+}
+
+impl Body {
+    fn of(v: &Value) -> Body {
+        let bytes = Bytes::from(serde_json::to_vec(v).unwrap_or_default());
+        let etag = format!("\"{}\"", hex::encode(&Sha256::digest(&bytes)[..12]));
+        Body { bytes, etag }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    pub indicator: Option<Indicator>,
+    pub description: String,
+    pub summary: Body,
+    pub status: Body,
+    pub components: Body,
+    pub incidents: Body,
+    pub unresolved: Body,
+    pub maintenances: Body,
+    pub upcoming: Body,
+    pub active: Body,
+}
+
+fn iso(ms: u64) -> String {
+    turnout_store::clock::iso(i64::try_from(ms).unwrap_or(i64::MAX))
+}
+
+fn component_json(c: &Component, page_id: &str) -> Value {
+    let mut v = json!({
+        "id": c.id,
+        "name": c.name,
+        "status": c.status,
+        "created_at": iso(c.created_at_ms),
+        "updated_at": iso(c.updated_at_ms),
+        "position": c.position,
+        "description": c.description,
+        "showcase": false,
+        "start_date": null,
+        "group_id": c.group_id,
+        "page_id": page_id,
+        "group": c.is_group(),
+        "only_show_if_degraded": false,
+    });
+    if c.is_group()
+        && let Some(o) = v.as_object_mut()
+    {
+        o.insert("components".into(), json!(c.children));
+    }
+    v
+}
+
+impl Snapshot {
+    pub fn build(
+        board: &StatusBoard,
+        components: &[Component],
+        indicator: Indicator,
+        description: &str,
+        now_ms: u64,
+    ) -> Snapshot {
+        let page = json!({
+            "id": board.page_id,
+            "name": board.page_name,
+            "url": "",
+            "time_zone": "Etc/UTC",
+            "updated_at": iso(now_ms),
+        });
+        let status = json!({"indicator": indicator, "description": description});
+        let list: Vec<Value> = components
+            .iter()
+            .map(|c| component_json(c, &board.page_id))
+            .collect();
+        let summary = json!({
+            "page": page,
+            "components": list,
+            "incidents": [],
+            "scheduled_maintenances": [],
+            "status": status,
+        });
+        Snapshot {
+            indicator: Some(indicator),
+            description: description.to_owned(),
+            summary: Body::of(&summary),
+            status: Body::of(&json!({"page": page, "status": status})),
+            components: Body::of(&json!({"page": page, "components": list})),
+            incidents: Body::of(&json!({"page": page, "incidents": []})),
+            unresolved: Body::of(&json!({"page": page, "incidents": []})),
+            maintenances: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
+            upcoming: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
+            active: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
+        }
+    }
+}
+
+fn serve_json(body: &Body, headers: &HeaderMap) -> Response {
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == body.etag));
+    let mut response = if not_modified {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (StatusCode::OK, body.bytes.clone()).into_response()
+    };
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json; charset=utf-8"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=10"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&body.etag) {
+        h.insert(header::ETAG, v);
+    }
+    response
+}
+
+macro_rules! json_route {
+    ($name:ident, $field:ident) => {
+        pub async fn $name(State(state): State<AppState>, headers: HeaderMap) -> Response {
+            serve_json(&state.status().snapshot().$field, &headers)
+        }
+    };
+}
+
+json_route!(summary, summary);
+json_route!(status, status);
+json_route!(components, components);
+json_route!(incidents, incidents);
+json_route!(unresolved_incidents, unresolved);
+json_route!(maintenances, maintenances);
+json_route!(upcoming_maintenances, upcoming);
+json_route!(active_maintenances, active);
+
+fn label(s: ComponentStatus) -> &'static str {
+    match s {
+        ComponentStatus::Operational => "Operational",
+        ComponentStatus::UnderMaintenance => "Under maintenance",
+        ComponentStatus::DegradedPerformance => "Degraded performance",
+        ComponentStatus::PartialOutage => "Partial outage",
+        ComponentStatus::MajorOutage => "Major outage",
+    }
+}
+
+fn css_class(s: ComponentStatus) -> &'static str {
+    match s {
+        ComponentStatus::Operational => "ok",
+        ComponentStatus::UnderMaintenance => "maint",
+        ComponentStatus::DegradedPerformance => "degraded",
+        ComponentStatus::PartialOutage => "partial",
+        ComponentStatus::MajorOutage => "major",
+    }
+}
+
+fn indicator_class(i: Option<Indicator>) -> &'static str {
+    match i {
+        Some(Indicator::Critical) => "major",
+        Some(Indicator::Major) => "partial",
+        Some(Indicator::Minor) => "degraded",
+        Some(Indicator::Maintenance) => "maint",
+        _ => "ok",
+    }
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+const STYLE: &str = "
+:root{--bg:#fff;--fg:#1d2330;--muted:#5b6575;--line:#e3e6ec;--ok:#1f8a4c;--degraded:#b58105;
+--partial:#c8570a;--major:#c62828;--maint:#1e63c4}
+@media (prefers-color-scheme:dark){:root{--bg:#11151c;--fg:#e6e9ef;--muted:#9aa4b2;--line:#273040}}
+body{margin:0;font:16px/1.5 system-ui,sans-serif;background:var(--bg);color:var(--fg)}
+main{max-width:760px;margin:0 auto;padding:24px 16px}
+h1{font-size:1.4rem;margin:0 0 16px}
+.banner{padding:14px 18px;border-radius:8px;color:#fff;font-weight:600;margin-bottom:24px}
+.banner.ok{background:var(--ok)}.banner.degraded{background:var(--degraded)}
+.banner.partial{background:var(--partial)}.banner.major{background:var(--major)}
+.banner.maint{background:var(--maint)}
+section{border:1px solid var(--line);border-radius:8px;margin-bottom:16px}
+.row{display:flex;justify-content:space-between;gap:12px;padding:10px 16px;border-top:1px solid var(--line)}
+.row:first-child{border-top:0}.group{font-weight:600}
+.child{padding-left:32px}.desc{color:var(--muted);font-size:.85rem}
+.st{white-space:nowrap;font-weight:600}.st.ok{color:var(--ok)}.st.degraded{color:var(--degraded)}
+.st.partial{color:var(--partial)}.st.major{color:var(--major)}.st.maint{color:var(--maint)}
+footer{color:var(--muted);font-size:.85rem;margin-top:24px}
+";
+
+/// `GET /status`: the page, rendered on the server; status always spelled out in text.
+pub async fn html(State(state): State<AppState>) -> Response {
+    let board = state.status();
+    let snapshot = board.snapshot();
+    let components = board.components();
+    let mut out = String::with_capacity(4096);
+    out.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
+    out.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
+    out.push_str("<meta http-equiv=\"refresh\" content=\"30\">");
+    out.push_str(&format!(
+        "<title>{} status</title><style>{STYLE}</style></head><body><main>",
+        escape(&board.page_name)
+    ));
+    out.push_str(&format!("<h1>{} status</h1>", escape(&board.page_name)));
+    out.push_str(&format!(
+        "<div class=\"banner {}\" role=\"status\">{}</div>",
+        indicator_class(snapshot.indicator),
+        escape(&snapshot.description)
+    ));
+    let row = |out: &mut String, c: &Component, class: &str| {
+        out.push_str(&format!(
+            "<div class=\"row {class}\"><div><div>{}</div>{}</div><div class=\"st {}\">{}</div></div>",
+            escape(&c.name),
+            c.description
+                .as_deref()
+                .map(|d| format!("<div class=\"desc\">{}</div>", escape(d)))
+                .unwrap_or_default(),
+            css_class(c.status),
+            label(c.status)
+        ));
+    };
+    for c in components.iter().filter(|c| c.group_id.is_none()) {
+        out.push_str("<section>");
+        row(&mut out, c, if c.is_group() { "group" } else { "" });
+        for child in components
+            .iter()
+            .filter(|x| x.group_id.as_deref() == Some(c.id.as_str()))
+        {
+            row(&mut out, child, "child");
+        }
+        out.push_str("</section>");
+    }
+    out.push_str(
+        "<footer>Live from this gateway's traffic. JSON: <a href=\"/status/api/v2/summary.json\">summary.json</a> (Statuspage v2).</footer>",
+    );
+    out.push_str("</main></body></html>");
+    let mut response = out.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    response
+}
