@@ -1,5 +1,6 @@
-//! `serve --demo`: three in-process mock providers (fast, flaky, slow) and a catalog over them,
-//! so a new user can curl a working gateway seconds after building, with no file and no network.
+//! `serve --demo`: three in-process mock providers (fast, flaky, slow; the fast one also speaks
+//! Anthropic's dialect) and a catalog over them, so a new user can curl a working gateway
+//! seconds after building, with no file and no network.
 
 use std::net::SocketAddr;
 
@@ -77,6 +78,15 @@ name = "Slow Mock"
 kind = "openai"
 base_url = "{slow}"
 
+# The fast mock again, spoken to in Anthropic's Messages dialect: requests and streams are
+# translated both ways.
+[[providers]]
+slug = "anthropic-mock"
+name = "Anthropic Mock"
+kind = "anthropic"
+base_url = "{fast}"
+api_key = "demo"
+
 # Served by the flaky provider first (it is cheaper); when it fails, Turnout falls over to the
 # fast one before the client sees anything.
 [[models]]
@@ -119,6 +129,17 @@ context_length = 32768
   completion_price = "0.000002"
   max_completion_tokens = 4096
 
+[[models]]
+id = "demo/claude"
+name = "Demo: Claude-style (Anthropic dialect)"
+context_length = 200000
+  [[models.endpoints]]
+  provider = "anthropic-mock"
+  upstream_model = "claude-mock"
+  prompt_price = "0.000003"
+  completion_price = "0.000015"
+  max_completion_tokens = 8192
+
 # Any "mock/<name>" goes to the fast provider as upstream model "<name>".
 [[models]]
 id = "mock/*"
@@ -150,7 +171,7 @@ mod tests {
             "http://127.0.0.1:3/v1",
         );
         let config = turnout_config::load_str(&toml, "<demo>").expect("valid demo config");
-        assert_eq!(config.models.len(), 4);
-        assert_eq!(config.providers.len(), 3);
+        assert_eq!(config.models.len(), 5);
+        assert_eq!(config.providers.len(), 4);
     }
 }
