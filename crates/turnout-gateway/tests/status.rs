@@ -114,6 +114,13 @@ async fn summary_json_has_statuspages_shape_and_caching() {
 async fn a_failing_provider_becomes_a_major_outage_on_the_page() {
     let (a, b) = (mock(failing(503, None)).await, mock(fast()).await);
     let gw = gateway(&a.base_url(), &b.base_url()).await;
+    // Open incidents at once rather than after the default minute.
+    gw.state
+        .status()
+        .set_incident_settings(turnout_gateway::status::derive::IncidentSettings {
+            open_after_ms: 0,
+            ..Default::default()
+        });
     for _ in 0..30 {
         let body = with(
             chat("acme/chat"),
@@ -150,8 +157,51 @@ async fn a_failing_provider_becomes_a_major_outage_on_the_page() {
     assert_eq!(alpha["status"], "major_outage");
     let beta = components.iter().find(|c| c["name"] == "Beta").unwrap();
     assert_eq!(beta["status"], "operational");
-    assert_eq!(v["status"]["indicator"], "major");
-    assert_eq!(v["status"]["description"], "Partial System Outage");
+    // One component of several in major outage is a "Partial System Outage" by the components
+    // alone; the open incident's critical impact (its worst component) raises the page, as
+    // Statuspage does (spec/status.md §1.4–1.5).
+    assert_eq!(v["status"]["indicator"], "critical", "{}", v["status"]);
+    assert_eq!(v["status"]["description"], "Major System Outage");
+
+    // An incident opened for Alpha, listed as unresolved, with its affected component.
+    let incidents = v["incidents"].as_array().unwrap();
+    assert_eq!(incidents.len(), 1, "{v}");
+    let incident = &incidents[0];
+    assert_eq!(incident["status"], "investigating");
+    assert_eq!(incident["impact"], "critical", "{incident}");
+    assert!(
+        incident["name"].as_str().unwrap().starts_with("Alpha"),
+        "{incident}"
+    );
+    assert_eq!(incident["components"][0]["id"], alpha_leaf["id"]);
+    let update = &incident["incident_updates"][0];
+    assert_eq!(
+        update["affected_components"][0]["new_status"],
+        "major_outage"
+    );
+    assert_eq!(update["deliver_notifications"], true);
+    assert!(update["tweet_id"].is_null() && update["custom_tweet"].is_null());
+    let theirs = fixture("discord_incidents.json");
+    assert_eq!(
+        keys(incident),
+        keys(&theirs["incidents"][0]),
+        "incident keys"
+    );
+    assert_eq!(
+        keys(update),
+        keys(&theirs["incidents"][0]["incident_updates"][0]),
+        "update keys"
+    );
+    let unresolved: Value = gw
+        .http
+        .get(gw.url("/status/api/v2/incidents/unresolved.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(unresolved["incidents"].as_array().unwrap().len(), 1);
 
     let html = gw.http.get(gw.url("/status")).send().await.unwrap();
     assert_eq!(html.status(), 200);
@@ -162,8 +212,12 @@ async fn a_failing_provider_becomes_a_major_outage_on_the_page() {
             .starts_with("text/html")
     );
     let text = html.text().await.unwrap();
-    assert!(text.contains("Partial System Outage"), "{text}");
+    assert!(text.contains("Major System Outage"), "{text}");
     assert!(text.contains("Major outage") && text.contains("Operational"));
+    assert!(
+        text.contains("Investigating") && text.contains("We are investigating"),
+        "{text}"
+    );
     assert!(
         !text.contains("<script"),
         "the page works without JavaScript"

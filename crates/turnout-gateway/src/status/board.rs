@@ -11,8 +11,9 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 use super::derive::{
-    ComponentStatus, Counts, Impact, Publisher, Signals, Thresholds, Transition, page_indicator,
-    raw_status, rollup_group,
+    ComponentStatus, Counts, Decision, DecisionKind, Impact, IncidentSettings, IncidentStatus,
+    IncidentTracker, Publisher, Signals, Thresholds, Transition, page_indicator, raw_status,
+    rollup_group,
 };
 use super::page::Snapshot;
 use crate::health::Health;
@@ -73,7 +74,41 @@ struct BoardState {
     components: Vec<Component>,
     publishers: HashMap<String, Publisher>,
     transitions: Vec<(String, Transition)>,
+    tracker: IncidentTracker,
+    /// Opened automatically, newest last (kept in memory for now).
+    incidents: Vec<Incident>,
 }
+
+/// An incident as the page shows it, built from the tracker's decisions.
+#[derive(Debug, Clone)]
+pub struct Incident {
+    pub key: u64,
+    pub id: String,
+    pub name: String,
+    pub status: IncidentStatus,
+    pub impact: Impact,
+    pub created_at_ms: u64,
+    pub updated_at_ms: u64,
+    pub monitoring_at_ms: Option<u64>,
+    pub resolved_at_ms: Option<u64>,
+    /// Component ids affected so far.
+    pub components: Vec<String>,
+    /// Newest last.
+    pub updates: Vec<IncidentUpdate>,
+}
+
+#[derive(Debug, Clone)]
+pub struct IncidentUpdate {
+    pub id: String,
+    pub status: IncidentStatus,
+    pub body: String,
+    pub at_ms: u64,
+    /// (component id, name, old, new)
+    pub affected: Vec<(String, String, ComponentStatus, ComponentStatus)>,
+}
+
+/// Kept incidents (resolved ones age out first).
+const KEPT_INCIDENTS: usize = 50;
 
 /// Transitions kept for the page (the incident engine will own history).
 const KEPT_TRANSITIONS: usize = 200;
@@ -86,17 +121,40 @@ fn now_ms() -> u64 {
 
 impl StatusBoard {
     pub fn new(page_seed: &str, page_name: &str) -> StatusBoard {
+        StatusBoard::with_incidents(page_seed, page_name, IncidentSettings::default())
+    }
+
+    pub fn with_incidents(
+        page_seed: &str,
+        page_name: &str,
+        incidents: IncidentSettings,
+    ) -> StatusBoard {
         let now = now_ms();
         let board = StatusBoard {
             page_id: component_id(&format!("page|{page_seed}")),
             page_name: page_name.to_owned(),
             thresholds: Thresholds::default(),
             started_at_ms: now,
-            inner: Mutex::new(BoardState::default()),
+            inner: Mutex::new(BoardState {
+                tracker: IncidentTracker::new(incidents),
+                ..BoardState::default()
+            }),
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
         };
         board.publish(now);
         board
+    }
+
+    /// Replaces the incident rules (before incidents exist: open ones are forgotten).
+    pub fn set_incident_settings(&self, settings: IncidentSettings) {
+        let mut state = self.lock();
+        state.tracker = IncidentTracker::new(settings);
+        state.incidents.clear();
+    }
+
+    /// Incidents, newest last.
+    pub fn incidents(&self) -> Vec<Incident> {
+        self.lock().incidents.clone()
     }
 
     pub fn snapshot(&self) -> Arc<Snapshot> {
@@ -216,8 +274,11 @@ impl StatusBoard {
             components,
             publishers,
             transitions,
+            tracker,
+            incidents,
         } = &mut *state;
         let mut changed = false;
+        let mut decisions: Vec<Decision> = Vec::new();
         for c in components.iter_mut() {
             let Some(key) = &c.endpoint else { continue };
             let stats = health.stats(key, instant).unwrap_or_default();
@@ -243,6 +304,8 @@ impl StatusBoard {
                     "status changed");
                 c.status = t.to;
                 c.updated_at_ms = now;
+                let group = c.group_id.clone().unwrap_or_else(|| c.id.clone());
+                decisions.extend(tracker.on_transition(&c.id, &group, &t));
                 transitions.push((c.id.clone(), t));
                 changed = true;
             }
@@ -269,6 +332,11 @@ impl StatusBoard {
                 changed = true;
             }
         }
+        decisions.extend(tracker.tick(now));
+        if !decisions.is_empty() {
+            apply_decisions(&self.page_id, components, incidents, &decisions);
+            changed = true;
+        }
         if transitions.len() > KEPT_TRANSITIONS {
             let excess = transitions.len() - KEPT_TRANSITIONS;
             transitions.drain(..excess);
@@ -288,9 +356,16 @@ impl StatusBoard {
             .filter(|c| !c.is_group())
             .map(|c| c.status)
             .collect();
-        let no_incidents: [Impact; 0] = [];
-        let (indicator, description) = page_indicator(&leaves, &no_incidents);
-        let snapshot = Snapshot::build(self, &state.components, indicator, description, now);
+        let impacts = state.tracker.unresolved_impacts();
+        let (indicator, description) = page_indicator(&leaves, &impacts);
+        let snapshot = Snapshot::build(
+            self,
+            &state.components,
+            &state.incidents,
+            indicator,
+            description,
+            now,
+        );
         drop(state);
         self.snapshot.store(Arc::new(snapshot));
     }
@@ -298,6 +373,122 @@ impl StatusBoard {
     /// Components in page order, for the HTML page.
     pub fn components(&self) -> Vec<Component> {
         self.lock().components.clone()
+    }
+}
+
+fn status_words(s: ComponentStatus) -> &'static str {
+    match s {
+        ComponentStatus::Operational => "operational",
+        ComponentStatus::UnderMaintenance => "under maintenance",
+        ComponentStatus::DegradedPerformance => "degraded performance",
+        ComponentStatus::PartialOutage => "partial outage",
+        ComponentStatus::MajorOutage => "major outage",
+    }
+}
+
+/// Turns the tracker's decisions into the incidents and updates the page shows.
+fn apply_decisions(
+    page_id: &str,
+    components: &[Component],
+    incidents: &mut Vec<Incident>,
+    decisions: &[Decision],
+) {
+    let name_of = |id: &str| {
+        components
+            .iter()
+            .find(|c| c.id == id)
+            .map_or_else(|| id.to_owned(), |c| c.name.clone())
+    };
+    let group_name = |key: &str| {
+        components
+            .iter()
+            .find(|c| c.id == key)
+            .map_or_else(|| key.to_owned(), |c| c.name.clone())
+    };
+    for d in decisions {
+        let affected: Vec<(String, String, ComponentStatus, ComponentStatus)> = d
+            .changes
+            .iter()
+            .map(|c| {
+                (
+                    c.component.clone(),
+                    name_of(&c.component),
+                    c.old_status,
+                    c.new_status,
+                )
+            })
+            .collect();
+        let worst = affected
+            .iter()
+            .map(|a| a.3)
+            .max()
+            .unwrap_or(ComponentStatus::DegradedPerformance);
+        let names: Vec<&str> = affected.iter().map(|a| a.1.as_str()).collect();
+        let body = match d.kind.default_body() {
+            Some(b) => b.to_owned(),
+            None => match d.kind {
+                DecisionKind::Reopen => format!("The problem is back: {}.", names.join(", ")),
+                DecisionKind::Update => {
+                    format!("{}: now {}.", names.join(", "), status_words(worst))
+                }
+                _ => format!(
+                    "We are investigating {} on {}, detected from live traffic.",
+                    status_words(worst),
+                    names.join(", ")
+                ),
+            },
+        };
+        let key = d.incident.0;
+        let index = match incidents.iter().position(|i| i.key == key) {
+            Some(i) => i,
+            None => {
+                incidents.push(Incident {
+                    key,
+                    id: component_id(&format!("{page_id}|incident|{key}|{}", d.at_ms)),
+                    name: format!("{}: {}", group_name(&d.dedup_key), status_words(worst)),
+                    status: d.status,
+                    impact: d.impact,
+                    created_at_ms: d.at_ms,
+                    updated_at_ms: d.at_ms,
+                    monitoring_at_ms: None,
+                    resolved_at_ms: None,
+                    components: Vec::new(),
+                    updates: Vec::new(),
+                });
+                incidents.len() - 1
+            }
+        };
+        let incident = &mut incidents[index];
+        incident.status = d.status;
+        incident.impact = d.impact;
+        incident.updated_at_ms = d.at_ms;
+        match d.kind {
+            DecisionKind::Monitoring => incident.monitoring_at_ms = Some(d.at_ms),
+            DecisionKind::Resolve => incident.resolved_at_ms = Some(d.at_ms),
+            DecisionKind::Reopen => incident.resolved_at_ms = None,
+            DecisionKind::Open | DecisionKind::Update => {}
+        }
+        for a in &affected {
+            if !incident.components.contains(&a.0) {
+                incident.components.push(a.0.clone());
+            }
+        }
+        let n = incident.updates.len();
+        incident.updates.push(IncidentUpdate {
+            id: component_id(&format!("{}|update|{n}", incident.id)),
+            status: d.status,
+            body,
+            at_ms: d.at_ms,
+            affected,
+        });
+    }
+    // Keep the newest; resolved incidents go first.
+    while incidents.len() > KEPT_INCIDENTS {
+        let victim = incidents
+            .iter()
+            .position(|i| i.resolved_at_ms.is_some())
+            .unwrap_or(0);
+        incidents.remove(victim);
     }
 }
 

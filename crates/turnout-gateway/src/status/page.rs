@@ -9,8 +9,8 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::board::{Component, StatusBoard};
-use super::derive::{ComponentStatus, Indicator};
+use super::board::{Component, Incident, StatusBoard};
+use super::derive::{ComponentStatus, IncidentStatus, Indicator};
 use crate::state::AppState;
 
 /// One JSON body with its strong ETag.
@@ -70,10 +70,61 @@ fn component_json(c: &Component, page_id: &str) -> Value {
     v
 }
 
+fn incident_json(i: &Incident, components: &[Component], page_id: &str) -> Value {
+    let updates: Vec<Value> = i
+        .updates
+        .iter()
+        .rev()
+        .map(|u| {
+            let affected: Vec<Value> = u
+                .affected
+                .iter()
+                .map(|(code, name, old, new)| {
+                    json!({"code": code, "name": name, "old_status": old, "new_status": new})
+                })
+                .collect();
+            json!({
+                "id": u.id,
+                "status": u.status,
+                "body": u.body,
+                "incident_id": i.id,
+                "created_at": iso(u.at_ms),
+                "updated_at": iso(u.at_ms),
+                "display_at": iso(u.at_ms),
+                "affected_components": affected,
+                "deliver_notifications": true,
+                "custom_tweet": null,
+                "tweet_id": null,
+            })
+        })
+        .collect();
+    let affected: Vec<Value> = components
+        .iter()
+        .filter(|c| i.components.contains(&c.id))
+        .map(|c| component_json(c, page_id))
+        .collect();
+    json!({
+        "id": i.id,
+        "name": i.name,
+        "status": i.status,
+        "created_at": iso(i.created_at_ms),
+        "updated_at": iso(i.updated_at_ms),
+        "monitoring_at": i.monitoring_at_ms.map(iso),
+        "resolved_at": i.resolved_at_ms.map(iso),
+        "impact": i.impact,
+        "shortlink": format!("/status#incident-{}", i.id),
+        "started_at": iso(i.created_at_ms),
+        "page_id": page_id,
+        "incident_updates": updates,
+        "components": affected,
+    })
+}
+
 impl Snapshot {
     pub fn build(
         board: &StatusBoard,
         components: &[Component],
+        incidents: &[Incident],
         indicator: Indicator,
         description: &str,
         now_ms: u64,
@@ -90,10 +141,27 @@ impl Snapshot {
             .iter()
             .map(|c| component_json(c, &board.page_id))
             .collect();
+        // Newest first, as Statuspage lists them.
+        let all: Vec<Value> = incidents
+            .iter()
+            .rev()
+            .map(|i| incident_json(i, components, &board.page_id))
+            .collect();
+        let unresolved: Vec<Value> = incidents
+            .iter()
+            .rev()
+            .filter(|i| {
+                !matches!(
+                    i.status,
+                    IncidentStatus::Resolved | IncidentStatus::Postmortem
+                )
+            })
+            .map(|i| incident_json(i, components, &board.page_id))
+            .collect();
         let summary = json!({
             "page": page,
             "components": list,
-            "incidents": [],
+            "incidents": unresolved,
             "scheduled_maintenances": [],
             "status": status,
         });
@@ -103,8 +171,8 @@ impl Snapshot {
             summary: Body::of(&summary),
             status: Body::of(&json!({"page": page, "status": status})),
             components: Body::of(&json!({"page": page, "components": list})),
-            incidents: Body::of(&json!({"page": page, "incidents": []})),
-            unresolved: Body::of(&json!({"page": page, "incidents": []})),
+            incidents: Body::of(&json!({"page": page, "incidents": all})),
+            unresolved: Body::of(&json!({"page": page, "incidents": unresolved})),
             maintenances: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
             upcoming: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
             active: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
@@ -246,6 +314,31 @@ pub async fn html(State(state): State<AppState>) -> Response {
             label(c.status)
         ));
     };
+    for i in board.incidents().iter().rev().filter(|i| {
+        !matches!(
+            i.status,
+            IncidentStatus::Resolved | IncidentStatus::Postmortem
+        )
+    }) {
+        let latest = i
+            .updates
+            .last()
+            .map(|u| u.body.as_str())
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<section id=\"incident-{}\"><div class=\"row group\"><div>{}</div><div class=\"st major\">{}</div></div><div class=\"row\"><div>{}</div></div></section>",
+            escape(&i.id),
+            escape(&i.name),
+            match i.status {
+                IncidentStatus::Investigating => "Investigating",
+                IncidentStatus::Identified => "Identified",
+                IncidentStatus::Monitoring => "Monitoring",
+                IncidentStatus::Resolved => "Resolved",
+                IncidentStatus::Postmortem => "Postmortem",
+            },
+            escape(latest)
+        ));
+    }
     for c in components.iter().filter(|c| c.group_id.is_none()) {
         out.push_str("<section>");
         row(&mut out, c, if c.is_group() { "group" } else { "" });
