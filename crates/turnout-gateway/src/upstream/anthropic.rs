@@ -36,26 +36,12 @@ pub fn request(
             detail,
         )
     })?;
-    let provider = &target.endpoint.provider;
-    let mut req = http::Request::new(Full::new(Bytes::from(body)));
-    *req.method_mut() = http::Method::POST;
-    *req.uri_mut() = provider.chat_uri.clone();
-    let h = req.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if stream {
-        h.insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("text/event-stream"),
-        );
-    }
-    // `x-api-key`, `anthropic-version` and the configured extras (which may override it).
-    for (name, value) in &provider.headers {
-        h.insert(name.clone(), value.clone());
-    }
-    Ok(req)
+    // `x-api-key`, `anthropic-version` and the configured extras are the provider's headers.
+    Ok(super::client::json_post(
+        &target.endpoint.provider,
+        body,
+        stream,
+    ))
 }
 
 fn translated_body(target: &Target, input: &ChatInput, stream: bool) -> Result<Vec<u8>, String> {

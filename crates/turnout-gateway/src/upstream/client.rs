@@ -49,3 +49,30 @@ pub fn build_client(timeouts: &ResolvedTimeouts) -> std::io::Result<HttpClient> 
         .pool_max_idle_per_host(1024)
         .build(https))
 }
+
+/// A JSON POST to the provider's chat endpoint, with its configured headers (auth included;
+/// they may override ours). Streams ask for `text/event-stream`.
+pub fn json_post(
+    provider: &crate::routing::catalog::Provider,
+    body: Vec<u8>,
+    stream: bool,
+) -> http::Request<Full<Bytes>> {
+    let mut req = http::Request::new(Full::new(Bytes::from(body)));
+    *req.method_mut() = http::Method::POST;
+    *req.uri_mut() = provider.chat_uri.clone();
+    let h = req.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if stream {
+        h.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+    }
+    for (name, value) in &provider.headers {
+        h.insert(name.clone(), value.clone());
+    }
+    req
+}

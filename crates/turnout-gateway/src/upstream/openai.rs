@@ -19,27 +19,11 @@ use crate::ingress::parse::ChatInput;
 use crate::routing::catalog::Target;
 
 pub fn request(target: &Target, input: &ChatInput, stream: bool) -> http::Request<Full<Bytes>> {
-    let provider = &target.endpoint.provider;
-    let mut req = http::Request::new(Full::new(Bytes::from(
+    super::client::json_post(
+        &target.endpoint.provider,
         input.upstream_body(&target.upstream_model, stream),
-    )));
-    *req.method_mut() = http::Method::POST;
-    *req.uri_mut() = provider.chat_uri.clone();
-    let h = req.headers_mut();
-    h.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    if stream {
-        h.insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_static("text/event-stream"),
-        );
-    }
-    for (name, value) in &provider.headers {
-        h.insert(name.clone(), value.clone());
-    }
-    req
+        stream,
+    )
 }
 
 pub fn render_completion(
