@@ -568,3 +568,38 @@ async fn activity_shows_each_providers_share() {
         4
     );
 }
+
+#[tokio::test]
+async fn a_key_made_elsewhere_shows_its_limit_before_its_first_use() {
+    let m = mock(fast()).await;
+    let gw = Gateway::start(&priced(&m.base_url())).await;
+    let admin = bootstrap(&gw).await;
+    // As `turnout keys create --limit 2 --limit-reset weekly` would, with no request since.
+    let store = gw.state.accounts().store();
+    store.ensure_account("acme").await.unwrap();
+    let k = store
+        .create_key(
+            &keys::generate(),
+            &NewKey {
+                account: "acme".into(),
+                name: "cli".into(),
+                limit: Some(turnout_store::Nanos(2_000_000_000)),
+                limit_reset: Some(turnout_store::LimitReset::Weekly),
+                ..NewKey::default()
+            },
+        )
+        .await
+        .unwrap();
+    let (status, v) = call(
+        &gw,
+        reqwest::Method::GET,
+        &format!("/api/v1/keys/{}", k.hash),
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["data"]["limit"], 2.0);
+    assert_eq!(v["data"]["limit_remaining"], 2.0);
+    assert_eq!(v["data"]["limit_reset"], "weekly");
+}

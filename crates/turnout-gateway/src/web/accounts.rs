@@ -51,24 +51,49 @@ fn opt_usd(n: Option<Nanos>) -> Value {
 }
 
 /// The key object of `/keys` (and, with more fields, of `/key`).
+/// Limit and spend members shared by `/key` and the `/keys` objects (no BYOK here: its
+/// figures are 0). What remains is the limit less the spend of its reset window.
+fn with_spend(
+    mut v: Value,
+    limit: Option<Nanos>,
+    reset: Option<LimitReset>,
+    spend: &KeySpend,
+) -> Value {
+    let u = &spend.usage;
+    let spent = match reset {
+        Some(LimitReset::Daily) => u.daily,
+        Some(LimitReset::Weekly) => u.weekly,
+        Some(LimitReset::Monthly) => u.monthly,
+        None => u.total,
+    };
+    let remaining = limit.map(|l| (l - spent).max(Nanos::ZERO));
+    if let Some(o) = v.as_object_mut() {
+        for (name, value) in [
+            ("limit", opt_usd(limit)),
+            ("limit_remaining", opt_usd(remaining)),
+            ("limit_reset", json!(reset.map(LimitReset::as_str))),
+            ("include_byok_in_limit", json!(false)),
+            ("usage", usd(spend.usage.total)),
+            ("usage_daily", usd(spend.usage.daily)),
+            ("usage_weekly", usd(spend.usage.weekly)),
+            ("usage_monthly", usd(spend.usage.monthly)),
+            ("byok_usage", json!(0)),
+            ("byok_usage_daily", json!(0)),
+            ("byok_usage_weekly", json!(0)),
+            ("byok_usage_monthly", json!(0)),
+        ] {
+            o.insert(name.to_owned(), value);
+        }
+    }
+    v
+}
+
 fn key_json(k: &KeyRecord, spend: &KeySpend) -> Value {
-    json!({
+    let v = json!({
         "hash": k.hash,
         "name": k.name,
         "label": k.label,
         "disabled": k.disabled,
-        "limit": opt_usd(k.limit),
-        "limit_remaining": opt_usd(spend.limit_remaining),
-        "limit_reset": k.limit_reset.map(LimitReset::as_str),
-        "include_byok_in_limit": false,
-        "usage": usd(spend.usage.total),
-        "usage_daily": usd(spend.usage.daily),
-        "usage_weekly": usd(spend.usage.weekly),
-        "usage_monthly": usd(spend.usage.monthly),
-        "byok_usage": 0,
-        "byok_usage_daily": 0,
-        "byok_usage_weekly": 0,
-        "byok_usage_monthly": 0,
         "created_at": clock::iso(k.created_at_ms),
         "updated_at": k.updated_at_ms.map(clock::iso),
         "expires_at": k.expires_at_ms.map(clock::iso),
@@ -84,7 +109,8 @@ fn key_json(k: &KeyRecord, spend: &KeySpend) -> Value {
             "requests_per_minute": k.rate_limit.requests_per_minute,
             "tokens_per_minute": k.rate_limit.tokens_per_minute,
         },
-    })
+    });
+    with_spend(v, k.limit, k.limit_reset, spend)
 }
 
 /// `GET /api/v1/key` (and the legacy `/auth/key`): the calling key.
@@ -100,7 +126,7 @@ pub async fn current_key(
     let (label, limit_reset, expires_at, is_management) = match &p.key {
         Some(k) => (
             k.label.clone(),
-            k.limit_reset.map(LimitReset::as_str),
+            k.limit_reset,
             k.expires_at_ms.map(clock::iso),
             k.is_management,
         ),
@@ -111,20 +137,9 @@ pub async fn current_key(
             false,
         ),
     };
-    Ok(Json(json!({"data": {
+    let limit = p.key.as_ref().and_then(|k| k.limit);
+    let data = json!({
         "label": label,
-        "limit": opt_usd(spend.limit),
-        "limit_remaining": opt_usd(spend.limit_remaining),
-        "limit_reset": limit_reset,
-        "include_byok_in_limit": false,
-        "usage": usd(spend.usage.total),
-        "usage_daily": usd(spend.usage.daily),
-        "usage_weekly": usd(spend.usage.weekly),
-        "usage_monthly": usd(spend.usage.monthly),
-        "byok_usage": 0,
-        "byok_usage_daily": 0,
-        "byok_usage_weekly": 0,
-        "byok_usage_monthly": 0,
         "is_free_tier": !account.metered,
         "is_management_key": is_management,
         "is_provisioning_key": is_management,
@@ -143,7 +158,10 @@ pub async fn current_key(
         "organization_id": null,
         "workspace_id": p.account,
         "account": p.account,
-    }})))
+    });
+    Ok(Json(
+        json!({ "data": with_spend(data, limit, limit_reset, &spend) }),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -296,6 +314,12 @@ pub async fn create_key(
         .into_response())
 }
 
+fn no_such_key(hash: &str) -> ApiError {
+    ApiError::NotFound {
+        message: format!("No API key with hash {hash}"),
+    }
+}
+
 async fn live_key(state: &AppState, hash: &str) -> Result<KeyRecord, ApiError> {
     state
         .accounts()
@@ -303,9 +327,7 @@ async fn live_key(state: &AppState, hash: &str) -> Result<KeyRecord, ApiError> {
         .key(hash)
         .await?
         .filter(|k| k.deleted_at_ms.is_none())
-        .ok_or_else(|| ApiError::NotFound {
-            message: format!("No API key with hash {hash}"),
-        })
+        .ok_or_else(|| no_such_key(hash))
 }
 
 /// `GET /api/v1/keys/{hash}`.
@@ -348,9 +370,7 @@ pub async fn update_key(
         .store()
         .update_key(&hash, &patch)
         .await?
-        .ok_or_else(|| ApiError::NotFound {
-            message: format!("No API key with hash {hash}"),
-        })?;
+        .ok_or_else(|| no_such_key(&hash))?;
     let spend = accounts.key_spend(&k.hash, Some(&k)).await?;
     let json = key_json(&k, &spend);
     accounts.apply_key_change(k);
@@ -366,9 +386,7 @@ pub async fn delete_key(
     management(&state, &headers).await?;
     let accounts = state.accounts();
     if !accounts.store().delete_key(&hash).await? {
-        return Err(ApiError::NotFound {
-            message: format!("No API key with hash {hash}"),
-        });
+        return Err(no_such_key(&hash));
     }
     if let Some(k) = accounts.store().key(&hash).await? {
         accounts.apply_key_change(k);
