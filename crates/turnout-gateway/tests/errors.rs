@@ -306,15 +306,10 @@ async fn an_upstream_400_is_the_clients_error_and_does_not_fall_over() {
 
 #[tokio::test]
 async fn a_refused_connection_is_502_provider_unavailable() {
-    // Bind then drop a listener to get a port nobody listens on.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let gone = turnout_mock::RefusingPort::new().unwrap();
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}",
-        provider("gone", "Gone", &format!("http://127.0.0.1:{port}/v1"), ""),
+        provider("gone", "Gone", &gone.base_url(), ""),
         model("x/chat", &[("gone", "m")])
     ))
     .await;

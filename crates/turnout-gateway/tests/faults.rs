@@ -20,15 +20,8 @@ async fn scenario(name: &str, primary: Primary, extra: &str, max_primary_hits: u
         Primary::Mock(cfg) => Some(mock(cfg.clone()).await),
         Primary::Dead => None,
     };
-    let dead_url = {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        format!("http://127.0.0.1:{port}/v1")
-    };
-    let primary_url = broken.as_ref().map_or(dead_url, |m| m.base_url());
+    let dead = turnout_mock::RefusingPort::new().unwrap();
+    let primary_url = broken.as_ref().map_or(dead.base_url(), |m| m.base_url());
     let good = mock(fast()).await;
     let gw = Gateway::start(&format!(
         "{OPEN}{}{}{}",

@@ -41,5 +41,5 @@ mod stream;
 
 pub use config::{Fault, MockConfig, MockOverride};
 pub use handlers::router;
-pub use server::MockServer;
+pub use server::{MockServer, RefusingPort};
 pub use state::{MockState, MockStats};

@@ -146,3 +146,35 @@ async fn accept_loop(listener: TcpListener, app: Router, shutdown: watch::Receiv
         });
     }
 }
+
+/// A loopback port that refuses every connection for as long as this value lives.
+///
+/// Binding and dropping a listener to find a free port races with other tests: the OS may
+/// hand the port to the next mock that starts. A socket that is bound but never listens keeps
+/// the port reserved while the kernel answers each connection attempt with a reset.
+#[derive(Debug)]
+pub struct RefusingPort {
+    _socket: TcpSocket,
+    port: u16,
+}
+
+impl RefusingPort {
+    pub fn new() -> std::io::Result<RefusingPort> {
+        let socket = TcpSocket::new_v4()?;
+        socket.bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+        let port = socket.local_addr()?.port();
+        Ok(RefusingPort {
+            _socket: socket,
+            port,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:<port>/v1`, the shape of a provider base URL.
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}/v1", self.port)
+    }
+}

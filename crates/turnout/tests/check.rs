@@ -167,12 +167,8 @@ async fn rate_limits_show_when_to_retry() {
 
 #[tokio::test]
 async fn refused_hung_and_stalled_apis_are_outages() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let refused = check(format!("http://127.0.0.1:{port}/v1"), &["--model", "m"]).await;
+    let dead = turnout_mock::RefusingPort::new().unwrap();
+    let refused = check(dead.base_url(), &["--model", "m"]).await;
     assert_eq!(
         (refused.code, refused.json["class"].as_str()),
         (8, Some("outage"))
