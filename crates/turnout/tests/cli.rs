@@ -3,11 +3,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_turnout");
+use common::BIN;
 
 fn temp_file(name: &str, contents: &str) -> std::path::PathBuf {
     let path = std::env::temp_dir().join(format!("turnout-cli-{name}-{}.toml", std::process::id()));
@@ -98,13 +100,8 @@ fn a_bad_config_never_starts_a_server() {
 
 #[test]
 fn serve_demo_answers_offline_and_stops_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -113,18 +110,23 @@ fn serve_demo_answers_offline_and_stops_on_sigterm() {
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let started = Instant::now();
-    let mut ready = false;
+    // The hint names the address the OS picked: `curl -s http://127.0.0.1:<port>/api/v1/…`.
+    let mut port = None;
     while started.elapsed() < Duration::from_secs(20) {
         match lines.next() {
             Some(Ok(line)) if line.contains("curl") => {
-                ready = true;
+                port = line
+                    .split("http://127.0.0.1:")
+                    .nth(1)
+                    .and_then(|rest| rest.split('/').next())
+                    .and_then(|p| p.parse::<u16>().ok());
                 break;
             }
             Some(_) => {}
             None => break,
         }
     }
-    assert!(ready, "the demo did not come up");
+    let port = port.expect("the demo did not come up");
 
     turnout_gateway::upstream::client::install_crypto_provider();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -164,14 +166,6 @@ fn serve_demo_answers_offline_and_stops_on_sigterm() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn config_for(mock_url: &str, model_id: &str) -> String {
     format!(
         "[auth]\nrequire_key = false\n[[providers]]\nslug = \"m\"\nkind = \"openai\"\nbase_url = \"{mock_url}\"\n\
@@ -206,14 +200,6 @@ async fn status_of(port: u16, model: &str) -> u16 {
         .as_u16()
 }
 
-struct Killed(std::process::Child);
-impl Drop for Killed {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[tokio::test]
 async fn serve_reads_turnout_toml_and_reloads_it_on_sighup() {
     turnout_gateway::upstream::client::install_crypto_provider();
@@ -227,16 +213,8 @@ async fn serve_reads_turnout_toml_and_reloads_it_on_sighup() {
         config_for(&mock.base_url(), "m/before"),
     )
     .unwrap();
-    let port = free_port();
-    let child = Killed(
-        Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(&dir)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let server = common::serve(&dir, &[]);
+    let port = server.port;
     wait_ready(port).await;
     assert_eq!(status_of(port, "m/before").await, 200);
 
@@ -245,7 +223,7 @@ async fn serve_reads_turnout_toml_and_reloads_it_on_sighup() {
         config_for(&mock.base_url(), "m/after"),
     )
     .unwrap();
-    let pid = child.0.id().to_string();
+    let pid = server.child.id().to_string();
     assert!(
         Command::new("kill")
             .args(["-HUP", &pid])
@@ -275,7 +253,7 @@ async fn serve_reads_turnout_toml_and_reloads_it_on_sighup() {
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(status_of(port, "m/after").await, 200);
-    drop(child);
+    drop(server);
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -336,16 +314,8 @@ async fn keys_and_credits_commands_work_next_to_a_running_server() {
     let shown = run_ok(&["credits", "add", "--account", "acme", "2.5"], dir.path());
     assert!(shown.contains("acme") && shown.contains("2.5"), "{shown}");
 
-    let port = free_port();
-    let _server = Killed(
-        Command::new(BIN)
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+    let server = common::serve(dir.path(), &[]);
+    let port = server.port;
     wait_ready(port).await;
     let http = reqwest::Client::new();
     let credits: serde_json::Value = http

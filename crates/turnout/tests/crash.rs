@@ -5,19 +5,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-const BIN: &str = env!("CARGO_BIN_EXE_turnout");
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use common::{BIN, serve};
 
 fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
     let out = Command::new(BIN)
@@ -31,16 +25,6 @@ fn run_ok(args: &[&str], dir: &std::path::Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
-}
-
-fn serve(dir: &std::path::Path, port: u16) -> std::process::Child {
-    Command::new(BIN)
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap()
 }
 
 async fn wait_ready(port: u16) {
@@ -83,8 +67,8 @@ async fn kill_9_under_load_loses_nothing_beyond_the_commit_window() {
     .to_owned();
     run_ok(&["credits", "add", "--account", "acme", "1000"], dir.path());
 
-    let port = free_port();
-    let mut server = serve(dir.path(), port);
+    let mut server = serve(dir.path(), &[]);
+    let port = server.port;
     wait_ready(port).await;
 
     // (generation id, when its response body was complete)
@@ -127,8 +111,8 @@ async fn kill_9_under_load_loses_nothing_beyond_the_commit_window() {
         .collect();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     let killed_at = Instant::now();
-    server.kill().unwrap(); // SIGKILL
-    server.wait().unwrap();
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     for c in clients {
         let _ = c.await;
@@ -141,7 +125,8 @@ async fn kill_9_under_load_loses_nothing_beyond_the_commit_window() {
     );
 
     // Restart on the same database: recovery is just loading the ledger.
-    let mut server = serve(dir.path(), port);
+    let server = serve(dir.path(), &[]);
+    let port = server.port;
     wait_ready(port).await;
     let store = turnout_store::Store::open(&format!(
         "sqlite://{}",
@@ -192,6 +177,5 @@ async fn kill_9_under_load_loses_nothing_beyond_the_commit_window() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert!(remaining > 0);
-    let _ = server.kill();
-    let _ = server.wait();
+    drop(server);
 }
