@@ -9,6 +9,8 @@ use crate::accounting::Accounts;
 use crate::health::Health;
 use crate::routing::sticky::StickyTable;
 use crate::status::board::StatusBoard;
+use crate::status::derive::ComponentStatus;
+use crate::status::probe::{ProbeHost, ProbeLog, ProbeSettings};
 
 use crate::ingress::auth::Authenticator;
 use crate::routing::catalog::{Catalog, CatalogError};
@@ -25,6 +27,7 @@ pub struct Runtime {
     pub loaded_at: u64,
     /// The status page's name (`[status] name`, default "Turnout").
     pub status_name: String,
+    pub probes: ProbeSettings,
 }
 
 impl Runtime {
@@ -41,6 +44,7 @@ impl Runtime {
                 .and_then(|n| n.as_str())
                 .unwrap_or("Turnout")
                 .to_owned(),
+            probes: ProbeSettings::default(),
             loaded_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -61,6 +65,7 @@ struct Inner {
     sticky: Arc<StickyTable>,
     accounts: Arc<Accounts>,
     status: Arc<StatusBoard>,
+    probes: Arc<ProbeLog>,
 }
 
 impl AppState {
@@ -68,21 +73,28 @@ impl AppState {
         let health = Arc::new(Health::new(runtime.routing.breaker.clone()));
         let status = Arc::new(StatusBoard::new("turnout", &runtime.status_name));
         status.sync_catalog(&runtime.catalog);
+        let probes = Arc::new(ProbeLog::default());
+        let inner = Arc::new(Inner {
+            runtime: ArcSwap::from_pointee(runtime),
+            health: health.clone(),
+            sticky: Arc::new(StickyTable::default()),
+            accounts,
+            status: status.clone(),
+            probes: probes.clone(),
+        });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(crate::status::board::run(
                 Arc::downgrade(&status),
-                health.clone(),
-            ));
-        }
-        Self {
-            inner: Arc::new(Inner {
-                runtime: ArcSwap::from_pointee(runtime),
                 health,
-                sticky: Arc::new(StickyTable::default()),
-                accounts,
-                status,
-            }),
+                probes,
+            ));
+            rt.spawn(crate::status::probe::run(Arc::downgrade(&inner)));
         }
+        Self { inner }
+    }
+
+    pub fn probes(&self) -> &Arc<ProbeLog> {
+        &self.inner.probes
     }
 
     pub fn health(&self) -> &Arc<Health> {
@@ -112,5 +124,54 @@ impl AppState {
             .set_config(runtime.routing.breaker.clone());
         self.inner.status.sync_catalog(&runtime.catalog);
         self.inner.runtime.store(Arc::new(runtime));
+    }
+}
+
+impl ProbeHost for Inner {
+    fn settings(&self) -> ProbeSettings {
+        self.runtime.load().probes.clone()
+    }
+
+    fn targets(&self) -> Vec<(Arc<str>, crate::routing::catalog::Target)> {
+        let runtime = self.runtime.load();
+        let mut out = Vec::new();
+        for model in runtime.catalog.models() {
+            for endpoint in &model.endpoints {
+                // A wildcard entry has no model of its own to ask for.
+                let Some(upstream_model) = &endpoint.upstream_model else {
+                    continue;
+                };
+                out.push((
+                    endpoint.key.clone(),
+                    crate::routing::catalog::Target {
+                        model_id: model.id.clone(),
+                        upstream_model: upstream_model.clone(),
+                        endpoint: endpoint.clone(),
+                    },
+                ));
+            }
+        }
+        out
+    }
+
+    fn providers(&self) -> Vec<Arc<crate::routing::catalog::Provider>> {
+        self.runtime.load().catalog.providers().to_vec()
+    }
+
+    fn live(&self, key: &str) -> (u64, u64) {
+        let c = self.health.this_minute(key);
+        (c.ok, c.errors)
+    }
+
+    fn published(&self, key: &str) -> Option<ComponentStatus> {
+        self.status.endpoint_status(key)
+    }
+
+    fn on_probe(&self, key: &str, ok: bool) {
+        self.health.note_probe(key, ok, std::time::Instant::now());
+    }
+
+    fn log(&self) -> &ProbeLog {
+        &self.probes
     }
 }

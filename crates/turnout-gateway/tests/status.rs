@@ -132,7 +132,9 @@ async fn a_failing_provider_becomes_a_major_outage_on_the_page() {
     // Two evaluations confirm a major outage (spec/status.md §5.4); the loop runs every 10 s,
     // the test drives it directly.
     for _ in 0..3 {
-        gw.state.status().evaluate(gw.state.health());
+        gw.state
+            .status()
+            .evaluate(gw.state.health(), gw.state.probes());
     }
     let v: Value = gw
         .http

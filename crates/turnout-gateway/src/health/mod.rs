@@ -277,6 +277,22 @@ impl Health {
         });
     }
 
+    /// A probe's verdict: a failed one marks the endpoint as recently failed (so routing tries
+    /// it last), without touching the breaker or the live-traffic minutes, which describe
+    /// what users saw.
+    pub fn note_probe(&self, key: &str, ok: bool, now: Instant) {
+        if !ok {
+            self.with(key, |h| h.last_hard_error = Some(now));
+        }
+    }
+
+    /// Ok attempts and hard errors of the endpoint in the current minute.
+    pub fn this_minute(&self, key: &str) -> Counts {
+        let minute = minutes::now_minute();
+        self.peek(key, |h| h.minutes.window(minute, 1))
+            .unwrap_or_default()
+    }
+
     pub fn record_timing(
         &self,
         key: &str,

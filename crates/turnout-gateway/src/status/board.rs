@@ -16,6 +16,7 @@ use super::derive::{
     rollup_group,
 };
 use super::page::Snapshot;
+use super::probe::ProbeLog;
 use crate::health::Health;
 use crate::health::minutes::Counts as MinuteCounts;
 use crate::routing::catalog::Catalog;
@@ -267,7 +268,7 @@ impl StatusBoard {
     }
 
     /// One evaluation: signals → raw status → published status, for every leaf; then groups.
-    pub fn evaluate(&self, health: &Health) {
+    pub fn evaluate(&self, health: &Health, probes: &ProbeLog) {
         let (now, instant) = (now_ms(), Instant::now());
         let mut state = self.lock();
         let BoardState {
@@ -291,7 +292,7 @@ impl StatusBoard {
                 w10_tps_p50: stats.w10_tps_p50,
                 w10_tps_samples: stats.w10_tps_samples,
                 baseline_tps_p50: None,
-                probes: Vec::new(),
+                probes: probes.recent(key),
                 replica_probes: Vec::new(),
                 ttft_slo_ms: self.thresholds.ttft_slo_ms,
             };
@@ -368,6 +369,15 @@ impl StatusBoard {
         );
         drop(state);
         self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// The published status of the leaf for this endpoint key.
+    pub fn endpoint_status(&self, key: &str) -> Option<ComponentStatus> {
+        self.lock()
+            .components
+            .iter()
+            .find(|c| c.endpoint.as_deref() == Some(key))
+            .map(|c| c.status)
     }
 
     /// Components in page order, for the HTML page.
@@ -501,13 +511,13 @@ fn counts(c: MinuteCounts) -> Counts {
 }
 
 /// Evaluates every [`EVALUATE_EVERY`] while the board lives.
-pub async fn run(board: std::sync::Weak<StatusBoard>, health: Arc<Health>) {
+pub async fn run(board: std::sync::Weak<StatusBoard>, health: Arc<Health>, probes: Arc<ProbeLog>) {
     let mut tick = tokio::time::interval(EVALUATE_EVERY);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let Some(board) = board.upgrade() else { return };
-        board.evaluate(&health);
+        board.evaluate(&health, &probes);
     }
 }
 

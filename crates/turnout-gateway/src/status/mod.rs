@@ -3,3 +3,4 @@
 pub mod board;
 pub mod derive;
 pub mod page;
+pub mod probe;

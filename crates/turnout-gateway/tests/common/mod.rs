@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use tokio::sync::oneshot;
+use turnout_gateway::status::probe::ProbeSettings;
 use turnout_gateway::{AppState, Runtime, server};
 use turnout_mock::{MockConfig, MockServer};
 
@@ -35,11 +36,29 @@ impl Gateway {
 
     /// One of several instances sharing a database and, when given, Redis.
     pub async fn start_shared(toml: &str, database_url: &str, redis_url: Option<&str>) -> Gateway {
+        Gateway::start_tuned(toml, database_url, redis_url, |_| {}).await
+    }
+
+    /// A gateway that probes its endpoints with `probes` (other gateways never probe, so mock
+    /// request counts are the test's own).
+    pub async fn start_probing(toml: &str, probes: ProbeSettings) -> Gateway {
+        Gateway::start_tuned(toml, "sqlite::memory:", None, move |rt| rt.probes = probes).await
+    }
+
+    pub async fn start_tuned(
+        toml: &str,
+        database_url: &str,
+        redis_url: Option<&str>,
+        tune: impl FnOnce(&mut Runtime),
+    ) -> Gateway {
         let config = turnout_config::load_str(toml, "test.toml").expect("test config is valid");
         let accounts = turnout_gateway::accounting::Accounts::open_shared(database_url, redis_url)
             .await
             .expect("accounts database");
-        let state = AppState::new(Runtime::build(&config).expect("runtime"), accounts);
+        let mut runtime = Runtime::build(&config).expect("runtime");
+        runtime.probes.enabled = false;
+        tune(&mut runtime);
+        let state = AppState::new(runtime, accounts);
         let listener = server::bind("127.0.0.1:0".parse().expect("addr")).expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = oneshot::channel::<()>();
