@@ -9,6 +9,7 @@ mod migrate;
 pub mod money;
 pub mod records;
 pub mod scratch;
+pub mod status;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use sqlx::{AnyPool, Row};
 pub use clock::LimitReset;
 pub use money::Nanos;
 pub use records::*;
+pub use status::{DayCounts, StatusTransition, StoredIncident};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

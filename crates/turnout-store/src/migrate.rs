@@ -22,6 +22,11 @@ const SQLITE: Embedded = &[
         "meta",
         include_str!("../migrations/sqlite/0002_meta.sql"),
     ),
+    (
+        3,
+        "status history",
+        include_str!("../migrations/sqlite/0003_status_history.sql"),
+    ),
 ];
 
 const POSTGRES: Embedded = &[
@@ -34,6 +39,11 @@ const POSTGRES: Embedded = &[
         2,
         "meta",
         include_str!("../migrations/postgres/0002_meta.sql"),
+    ),
+    (
+        3,
+        "status history",
+        include_str!("../migrations/postgres/0003_status_history.sql"),
     ),
 ];
 

@@ -220,3 +220,116 @@ async fn in_memory_sqlite_keeps_its_data() {
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert!(store.account_exists("default").await.unwrap());
 }
+
+#[tokio::test]
+async fn status_history_round_trips_and_prunes() {
+    use turnout_store::{DayCounts, StatusTransition, StoredIncident};
+    let dir = tempfile::tempdir().unwrap();
+    for store in backends(&dir).await {
+        let t = |c: &str, at: i64, old: &str, new: &str| StatusTransition {
+            component_id: c.to_owned(),
+            at_ms: at,
+            old_status: old.to_owned(),
+            new_status: new.to_owned(),
+            reason: "test".to_owned(),
+        };
+        store
+            .record_transitions(&[
+                t("a", 1_000, "operational", "major_outage"),
+                t("a", 5_000, "major_outage", "operational"),
+                t("a", 9_000, "operational", "degraded_performance"),
+                t("b", 2_000, "operational", "partial_outage"),
+            ])
+            .await
+            .unwrap();
+        // Recording the same transition again changes nothing.
+        store
+            .record_transitions(&[t("a", 9_000, "operational", "degraded_performance")])
+            .await
+            .unwrap();
+        let since: Vec<(String, i64)> = store
+            .transitions_since(6_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.component_id, t.at_ms))
+            .collect();
+        // a's window starts operational (its 5 000 transition); b is still in partial outage.
+        assert_eq!(
+            since,
+            [
+                ("b".to_owned(), 2_000),
+                ("a".to_owned(), 5_000),
+                ("a".to_owned(), 9_000)
+            ]
+        );
+
+        let c = |ok, errors| DayCounts {
+            ok,
+            errors,
+            rate_limited: 1,
+        };
+        store
+            .add_day_counts(&[("a".into(), 100, c(5, 1)), ("a".into(), 101, c(2, 0))])
+            .await
+            .unwrap();
+        store
+            .add_day_counts(&[("a".into(), 101, c(3, 4))])
+            .await
+            .unwrap();
+        let days = store.day_counts_since(101).await.unwrap();
+        assert_eq!(
+            days,
+            [(
+                "a".to_owned(),
+                101,
+                DayCounts {
+                    ok: 5,
+                    errors: 4,
+                    rate_limited: 2
+                }
+            )]
+        );
+
+        let incident = |id: &str, created: i64, resolved: Option<i64>| StoredIncident {
+            id: id.to_owned(),
+            created_at_ms: created,
+            updated_at_ms: created,
+            resolved_at_ms: resolved,
+            doc: format!("{{\"id\":\"{id}\"}}"),
+        };
+        store
+            .save_incidents(&[
+                incident("old", 1_000, Some(2_000)),
+                incident("new", 8_000, None),
+            ])
+            .await
+            .unwrap();
+        store
+            .save_incidents(&[incident("new", 8_000, Some(9_500))])
+            .await
+            .unwrap();
+        let kept = store.recent_incidents(10).await.unwrap();
+        assert_eq!(
+            kept.iter().map(|i| i.id.as_str()).collect::<Vec<_>>(),
+            ["new", "old"]
+        );
+        assert_eq!(kept[0].resolved_at_ms, Some(9_500));
+
+        store.prune_status_history(6_000).await.unwrap();
+        let left: Vec<i64> = store
+            .transitions_since(0)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.at_ms)
+            .collect();
+        assert_eq!(
+            left,
+            [2_000, 5_000, 9_000],
+            "each component keeps its last status"
+        );
+        let kept = store.recent_incidents(10).await.unwrap();
+        assert_eq!(kept.len(), 1, "resolved before the cut-off: pruned");
+    }
+}
