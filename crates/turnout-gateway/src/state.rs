@@ -10,6 +10,7 @@ use crate::health::Health;
 use crate::routing::sticky::StickyTable;
 use crate::status::board::StatusBoard;
 use crate::status::derive::ComponentStatus;
+use crate::status::history::History;
 use crate::status::probe::{ProbeHost, ProbeLog, ProbeSettings};
 
 use crate::ingress::auth::Authenticator;
@@ -66,6 +67,7 @@ struct Inner {
     accounts: Arc<Accounts>,
     status: Arc<StatusBoard>,
     probes: Arc<ProbeLog>,
+    history: Arc<History>,
 }
 
 impl AppState {
@@ -74,6 +76,7 @@ impl AppState {
         let status = Arc::new(StatusBoard::new("turnout", &runtime.status_name));
         status.sync_catalog(&runtime.catalog);
         let probes = Arc::new(ProbeLog::default());
+        let history = Arc::new(History::new(accounts.store().clone()));
         let inner = Arc::new(Inner {
             runtime: ArcSwap::from_pointee(runtime),
             health: health.clone(),
@@ -81,8 +84,14 @@ impl AppState {
             accounts,
             status: status.clone(),
             probes: probes.clone(),
+            history: history.clone(),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(crate::status::history::run(
+                history,
+                Arc::downgrade(&status),
+                health.clone(),
+            ));
             rt.spawn(crate::status::board::run(
                 Arc::downgrade(&status),
                 health,
@@ -91,6 +100,18 @@ impl AppState {
             rt.spawn(crate::status::probe::run(Arc::downgrade(&inner)));
         }
         Self { inner }
+    }
+
+    pub fn history(&self) -> &Arc<History> {
+        &self.inner.history
+    }
+
+    /// Writes the status history now (on a graceful stop, and in tests).
+    pub async fn flush_history(&self) {
+        self.inner
+            .history
+            .flush(&self.inner.status, Some(&self.inner.health))
+            .await;
     }
 
     pub fn probes(&self) -> &Arc<ProbeLog> {

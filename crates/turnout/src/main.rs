@@ -277,6 +277,7 @@ async fn serve(
     if demo {
         demo::print_hint(local);
     }
+    let flush_state = state.clone();
     let served = server::run(
         listener,
         state,
@@ -287,5 +288,6 @@ async fn serve(
     .context("server failed");
     // Nothing settled is lost on a graceful stop.
     accounts.flush().await;
+    flush_state.flush_history().await;
     served
 }

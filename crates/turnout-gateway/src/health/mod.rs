@@ -112,6 +112,8 @@ struct EndpointHealth {
     ttft: Samples,
     throughput: Samples,
     minutes: MinuteLog,
+    /// Outcomes counted since the history writer last took them.
+    unsaved: Counts,
 }
 
 /// Percentiles as the endpoint listing shows them.
@@ -193,6 +195,7 @@ impl Health {
                     ttft: Samples::default(),
                     throughput: Samples::default(),
                     minutes: MinuteLog::default(),
+                    unsaved: Counts::default(),
                 }))
             })
             .clone()
@@ -256,15 +259,18 @@ impl Health {
         self.with(key, |h| match outcome {
             Outcome::Success => {
                 h.minutes.add(minute, Mark::Ok);
+                h.unsaved.ok += 1;
                 h.breaker.on_success(now);
             }
             Outcome::Failure { class, retry_after } => {
                 if class.is_hard() {
                     h.minutes.add(minute, Mark::Error);
+                    h.unsaved.errors += 1;
                     h.last_hard_error = Some(now);
                     h.breaker.on_failure(now);
                 } else if class == FailureClass::RateLimited {
                     h.minutes.add(minute, Mark::RateLimited);
+                    h.unsaved.rate_limited += 1;
                     // A 429 is not an outage: cool down for as long as the upstream asked.
                     let wait = retry_after.unwrap_or(Duration::from_secs(1));
                     h.cool_until = Some(now + wait);
@@ -284,6 +290,23 @@ impl Health {
         if !ok {
             self.with(key, |h| h.last_hard_error = Some(now));
         }
+    }
+
+    /// Every endpoint's outcomes since the last call (for the status history), reset to zero.
+    pub fn take_unsaved(&self) -> Vec<(Arc<str>, Counts)> {
+        let Ok(map) = self.endpoints.read() else {
+            return Vec::new();
+        };
+        map.iter()
+            .filter_map(|(k, e)| {
+                let mut guard = match e.lock() {
+                    Ok(g) => g,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                let taken = std::mem::take(&mut guard.unsaved);
+                (taken != Counts::default()).then(|| (k.clone(), taken))
+            })
+            .collect()
     }
 
     /// Ok attempts and hard errors of the endpoint in the current minute.

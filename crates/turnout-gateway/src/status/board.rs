@@ -76,12 +76,16 @@ struct BoardState {
     publishers: HashMap<String, Publisher>,
     transitions: Vec<(String, Transition)>,
     tracker: IncidentTracker,
-    /// Opened automatically, newest last (kept in memory for now).
+    /// Opened automatically, newest last; past ones restored from the database on start.
     incidents: Vec<Incident>,
+    /// Published transitions not yet written to the database.
+    unsaved_transitions: Vec<(String, Transition)>,
+    /// Keys of incidents changed since they were last written.
+    unsaved_incidents: Vec<u64>,
 }
 
 /// An incident as the page shows it, built from the tracker's decisions.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Incident {
     pub key: u64,
     pub id: String,
@@ -98,7 +102,7 @@ pub struct Incident {
     pub updates: Vec<IncidentUpdate>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct IncidentUpdate {
     pub id: String,
     pub status: IncidentStatus,
@@ -277,6 +281,8 @@ impl StatusBoard {
             transitions,
             tracker,
             incidents,
+            unsaved_transitions,
+            unsaved_incidents,
         } = &mut *state;
         let mut changed = false;
         let mut decisions: Vec<Decision> = Vec::new();
@@ -307,6 +313,7 @@ impl StatusBoard {
                 c.updated_at_ms = now;
                 let group = c.group_id.clone().unwrap_or_else(|| c.id.clone());
                 decisions.extend(tracker.on_transition(&c.id, &group, &t));
+                unsaved_transitions.push((c.id.clone(), t.clone()));
                 transitions.push((c.id.clone(), t));
                 changed = true;
             }
@@ -336,6 +343,7 @@ impl StatusBoard {
         decisions.extend(tracker.tick(now));
         if !decisions.is_empty() {
             apply_decisions(&self.page_id, components, incidents, &decisions);
+            unsaved_incidents.extend(decisions.iter().map(|d| d.incident.0));
             changed = true;
         }
         if transitions.len() > KEPT_TRANSITIONS {
@@ -369,6 +377,82 @@ impl StatusBoard {
         );
         drop(state);
         self.snapshot.store(Arc::new(snapshot));
+    }
+
+    /// Transitions and incidents changed since the last call, for the history writer.
+    pub fn take_unsaved(&self) -> (Vec<(String, Transition)>, Vec<Incident>) {
+        let mut state = self.lock();
+        let transitions = std::mem::take(&mut state.unsaved_transitions);
+        let mut keys = std::mem::take(&mut state.unsaved_incidents);
+        keys.sort_unstable();
+        keys.dedup();
+        let incidents = state
+            .incidents
+            .iter()
+            .filter(|i| keys.binary_search(&i.key).is_ok())
+            .cloned()
+            .collect();
+        (transitions, incidents)
+    }
+
+    /// Puts back what could not be written, to be tried again.
+    pub fn return_unsaved(&self, transitions: Vec<(String, Transition)>, incidents: &[Incident]) {
+        let mut state = self.lock();
+        let mut back = transitions;
+        back.append(&mut state.unsaved_transitions);
+        state.unsaved_transitions = back;
+        state
+            .unsaved_incidents
+            .extend(incidents.iter().map(|i| i.key));
+    }
+
+    /// Incidents of earlier runs, for the page's history (oldest first). They are past: their
+    /// automation state died with the process that opened them.
+    pub fn restore_incidents(&self, past: Vec<Incident>) {
+        let now = now_ms();
+        let mut state = self.lock();
+        let known: std::collections::HashSet<String> =
+            state.incidents.iter().map(|i| i.id.clone()).collect();
+        let mut closed = Vec::new();
+        let mut merged: Vec<Incident> = past
+            .into_iter()
+            .filter(|i| !known.contains(&i.id))
+            .enumerate()
+            .map(|(n, mut i)| {
+                // The tracker numbers its incidents from 1 in every process: keys from the
+                // top of the range never meet its.
+                i.key = u64::MAX - n as u64;
+                if i.resolved_at_ms.is_none() {
+                    let n = i.updates.len();
+                    i.updates.push(IncidentUpdate {
+                        id: component_id(&format!("{}|update|{n}", i.id)),
+                        status: IncidentStatus::Resolved,
+                        body: "Closed when Turnout restarted; monitoring continues from fresh data, and a new incident opens if the problem persists.".to_owned(),
+                        at_ms: now,
+                        affected: Vec::new(),
+                    });
+                    i.status = IncidentStatus::Resolved;
+                    i.resolved_at_ms = Some(now);
+                    i.updated_at_ms = now;
+                    closed.push(i.key);
+                }
+                i
+            })
+            .collect();
+        state.unsaved_incidents.extend(closed);
+        merged.append(&mut state.incidents);
+        state.incidents = merged;
+        drop(state);
+        self.publish(now);
+    }
+
+    /// (endpoint key, leaf component id) of every leaf.
+    pub fn leaves(&self) -> Vec<(Arc<str>, String)> {
+        self.lock()
+            .components
+            .iter()
+            .filter_map(|c| c.endpoint.clone().map(|k| (k, c.id.clone())))
+            .collect()
     }
 
     /// The published status of the leaf for this endpoint key.

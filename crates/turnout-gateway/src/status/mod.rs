@@ -2,5 +2,6 @@
 
 pub mod board;
 pub mod derive;
+pub mod history;
 pub mod page;
 pub mod probe;
