@@ -82,6 +82,25 @@ pub fn app(state: AppState) -> Router {
             "/status/api/v2/scheduled-maintenances/active.json",
             get(status::page::active_maintenances),
         )
+        .route("/status/api/ext/uptime.json", get(status::extras::uptime))
+        .route(
+            "/status/api/ext/endpoints.json",
+            get(status::extras::endpoints),
+        )
+        .route("/status/history.atom", get(status::extras::atom))
+        .route("/status/badge.svg", get(status::extras::page_badge))
+        .route(
+            "/status/components/{id}/badge.svg",
+            get(status::extras::component_badge),
+        )
+        .route(
+            "/status/components/{id}/badge.shields",
+            get(status::extras::component_shields),
+        )
+        .route(
+            "/status/components/{id}/uptime/{range}/badge.svg",
+            get(status::extras::uptime_badge),
+        )
         .route("/health", get(ops::health))
         .route("/ready", get(ops::ready))
         .route("/metrics", get(ops::metrics))

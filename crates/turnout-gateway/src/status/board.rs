@@ -427,7 +427,7 @@ impl StatusBoard {
                     i.updates.push(IncidentUpdate {
                         id: component_id(&format!("{}|update|{n}", i.id)),
                         status: IncidentStatus::Resolved,
-                        body: "Closed when Turnout restarted; monitoring continues from fresh data, and a new incident opens if the problem persists.".to_owned(),
+                        body: "Closed when Turnout restarted; components resume their last status, and a new incident opens if the problem persists.".to_owned(),
                         at_ms: now,
                         affected: Vec::new(),
                     });
@@ -442,6 +442,51 @@ impl StatusBoard {
         state.unsaved_incidents.extend(closed);
         merged.append(&mut state.incidents);
         state.incidents = merged;
+        drop(state);
+        self.publish(now);
+    }
+
+    /// Leaves resume the status they last published in an earlier run (maintenance aside: a
+    /// window is re-derived from its schedule), so a restart during an outage neither hides it
+    /// nor records a recovery that did not happen; recovery then follows the usual rules.
+    pub fn restore_statuses(&self, last: &HashMap<String, ComponentStatus>) {
+        let now = now_ms();
+        let mut state = self.lock();
+        let BoardState {
+            components,
+            publishers,
+            tracker,
+            incidents,
+            unsaved_incidents,
+            ..
+        } = &mut *state;
+        let mut decisions = Vec::new();
+        for c in components.iter_mut().filter(|c| c.endpoint.is_some()) {
+            let Some(&status) = last.get(&c.id) else {
+                continue;
+            };
+            if status == c.status || status == ComponentStatus::UnderMaintenance {
+                continue;
+            }
+            let resumed = Transition {
+                from: c.status,
+                to: status,
+                at_ms: now,
+                reason: "published before the restart".to_owned(),
+            };
+            c.status = status;
+            c.updated_at_ms = now;
+            publishers.insert(c.id.clone(), Publisher::new(status, &self.thresholds));
+            // The incident automation starts again from the resumed status, so an outage that
+            // persists gets an incident (and its resolution) in this run.
+            let group = c.group_id.clone().unwrap_or_else(|| c.id.clone());
+            decisions.extend(tracker.on_transition(&c.id, &group, &resumed));
+        }
+        decisions.extend(tracker.tick(now));
+        if !decisions.is_empty() {
+            apply_decisions(&self.page_id, components, incidents, &decisions);
+            unsaved_incidents.extend(decisions.iter().map(|d| d.incident.0));
+        }
         drop(state);
         self.publish(now);
     }

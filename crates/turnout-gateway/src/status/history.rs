@@ -164,9 +164,19 @@ pub fn component_history(
         for (t, m) in total.iter_mut().zip(ms) {
             *t += m;
         }
+        // A blip under a minute does not colour a day, but today's bar shows what is
+        // happening now, however recently it started.
+        let current = (end == now_ms).then(|| {
+            transitions
+                .iter()
+                .take_while(|(at, _)| *at <= now_ms)
+                .last()
+                .map_or(ComponentStatus::Operational, |(_, s)| *s)
+        });
         let worst = STATUSES
             .into_iter()
             .filter(|s| ms[status_index(*s)] >= 60_000)
+            .chain(current)
             .max()
             .or(Some(ComponentStatus::Operational));
         let hard = c.ok + c.errors;
@@ -231,8 +241,21 @@ impl History {
         self.view.load_full()
     }
 
-    /// Restores past incidents onto the board and builds the first view.
+    /// Restores the last published statuses and past incidents (in that order: an incident
+    /// restored is a sign the statuses are too) and builds the first view.
     pub async fn start(&self, board: &StatusBoard) {
+        let since = now_ms() - DAYS as i64 * DAY_MS;
+        match self.store.transitions_since(since).await {
+            Ok(transitions) => {
+                // Oldest first: the last one per component wins.
+                let last: HashMap<String, ComponentStatus> = transitions
+                    .into_iter()
+                    .filter_map(|t| Some((t.component_id, parse_status(&t.new_status)?)))
+                    .collect();
+                board.restore_statuses(&last);
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read past statuses"),
+        }
         match self.store.recent_incidents(RESTORED_INCIDENTS).await {
             Ok(stored) => {
                 let mut past: Vec<Incident> = stored

@@ -2,6 +2,7 @@
 
 pub mod board;
 pub mod derive;
+pub mod extras;
 pub mod history;
 pub mod page;
 pub mod probe;

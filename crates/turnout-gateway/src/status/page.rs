@@ -281,7 +281,55 @@ section{border:1px solid var(--line);border-radius:8px;margin-bottom:16px}
 .st{white-space:nowrap;font-weight:600}.st.ok{color:var(--ok)}.st.degraded{color:var(--degraded)}
 .st.partial{color:var(--partial)}.st.major{color:var(--major)}.st.maint{color:var(--maint)}
 footer{color:var(--muted);font-size:.85rem;margin-top:24px}
+.bars{padding:0 16px 10px 32px}.bars svg{width:100%;height:28px;display:block}
+.bars rect.ok{fill:var(--ok)}.bars rect.degraded{fill:var(--degraded)}
+.bars rect.partial{fill:var(--partial)}.bars rect.major{fill:var(--major)}
+.bars rect.maint{fill:var(--maint)}.bars rect.nodata{fill:var(--line)}
+.span{display:flex;justify-content:space-between;color:var(--muted);font-size:.75rem}
 ";
+
+/// The 90-day uptime bar of one component: one rectangle per day, coloured by the day's worst
+/// status, each with a text tooltip (date, status, uptime) so colour is never the only signal.
+fn uptime_bars(out: &mut String, h: &super::history::ComponentHistory) {
+    let n = h.days.len().max(1);
+    out.push_str(&format!(
+        "<div class=\"bars\"><svg viewBox=\"0 0 {} 28\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"{}\">",
+        n * 4,
+        escape(&match h.uptime_pct {
+            Some(u) => format!("{n}-day uptime {u:.2} %"),
+            None => format!("{n}-day uptime: no data yet"),
+        })
+    ));
+    for (i, d) in h.days.iter().enumerate() {
+        let day = turnout_store::clock::iso(d.day * 86_400_000);
+        let day = day.get(..10).unwrap_or(&day).to_owned();
+        let (class, what) = match d.worst {
+            None => ("nodata", "no data".to_owned()),
+            Some(s) => (
+                css_class(s),
+                format!(
+                    "{}{}",
+                    label(s),
+                    d.uptime_pct
+                        .map(|u| format!(", uptime {u:.2} %"))
+                        .unwrap_or_default()
+                ),
+            ),
+        };
+        out.push_str(&format!(
+            "<rect class=\"{class}\" x=\"{}\" y=\"0\" width=\"3\" height=\"28\"><title>{day}: {}</title></rect>",
+            i * 4,
+            escape(&what)
+        ));
+    }
+    out.push_str(&format!(
+        "</svg><div class=\"span\"><span>{n} days ago</span><span>{}</span><span>Today</span></div></div>",
+        match h.uptime_pct {
+            Some(u) => format!("{u:.2} % uptime"),
+            None => "no data yet".to_owned(),
+        }
+    ));
+}
 
 /// `GET /status`: the page, rendered on the server; status always spelled out in text.
 pub async fn html(State(state): State<AppState>) -> Response {
@@ -302,6 +350,7 @@ pub async fn html(State(state): State<AppState>) -> Response {
         indicator_class(snapshot.indicator),
         escape(&snapshot.description)
     ));
+    let history = state.history().view();
     let row = |out: &mut String, c: &Component, class: &str| {
         out.push_str(&format!(
             "<div class=\"row {class}\"><div><div>{}</div>{}</div><div class=\"st {}\">{}</div></div>",
@@ -313,6 +362,9 @@ pub async fn html(State(state): State<AppState>) -> Response {
             css_class(c.status),
             label(c.status)
         ));
+        if let Some(h) = history.components.get(&c.id) {
+            uptime_bars(out, h);
+        }
     };
     for i in board.incidents().iter().rev().filter(|i| {
         !matches!(
@@ -351,7 +403,7 @@ pub async fn html(State(state): State<AppState>) -> Response {
         out.push_str("</section>");
     }
     out.push_str(
-        "<footer>Live from this gateway's traffic. JSON: <a href=\"/status/api/v2/summary.json\">summary.json</a> (Statuspage v2).</footer>",
+        "<footer>Live from this gateway's traffic and probes. JSON: <a href=\"/status/api/v2/summary.json\">summary.json</a> (Statuspage v2) · <a href=\"/status/history.atom\">Atom feed</a> · <a href=\"/status/badge.svg\">badge</a>.</footer>",
     );
     out.push_str("</main></body></html>");
     let mut response = out.into_response();

@@ -115,7 +115,7 @@ pub async fn list_models(State(state): State<AppState>) -> Json<Value> {
     Json(json!({ "data": data, "total_count": total, "links": { "next": null } }))
 }
 
-fn percentiles(p: Option<crate::health::Percentiles>) -> Value {
+pub(crate) fn percentiles(p: Option<crate::health::Percentiles>) -> Value {
     p.map_or(Value::Null, |p| {
         let round = |v: f64| (v * 10.0).round() / 10.0;
         json!({"p50": round(p.p50), "p75": round(p.p75), "p90": round(p.p90), "p99": round(p.p99)})
