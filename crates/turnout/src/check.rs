@@ -491,6 +491,14 @@ fn print(report: &Report, base: &str, json: bool) {
 
 pub async fn run(args: CheckArgs) -> ExitCode {
     let base = args.base_url.trim_end_matches('/').to_owned();
+    if crate::statuspage::is_summary_url(&base) {
+        return crate::statuspage::check(
+            &base,
+            args.json,
+            Duration::from_secs(args.timeout.max(1)),
+        )
+        .await;
+    }
     if !(base.starts_with("http://") || base.starts_with("https://")) {
         eprintln!("turnout check: BASE_URL must start with http:// or https://, got {base:?}");
         return ExitCode::from(2);

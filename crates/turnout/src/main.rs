@@ -3,6 +3,7 @@
 mod admin;
 mod check;
 mod demo;
+mod statuspage;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -80,7 +81,12 @@ enum Command {
     /// Is that OpenAI-compatible API down, rate limited, out of credits or misconfigured?
     /// Exit codes: 0 healthy, 3 degraded, 4 auth, 5 credits, 6 rate limited, 7 model
     /// unavailable, 8 outage, 2 usage.
+    /// A Statuspage v2 `…/summary.json` URL instead reads that page (OpenAI's, Anthropic's,
+    /// OpenRouter's…) and prints its components.
     Check(check::CheckArgs),
+    /// A running Turnout's own status: page state, components with problems, incidents.
+    /// Exit codes as `check`.
+    Status(statuspage::StatusArgs),
     /// Create or upgrade the database schema (`serve` does this on start too).
     Migrate {
         #[command(flatten)]
@@ -126,6 +132,7 @@ fn main() -> ExitCode {
             Command::Credits { db, command } => admin::credits(&db, command).await,
             Command::Migrate { db } => admin::migrate(&db).await,
             Command::Check(args) => return Ok(check::run(args).await),
+            Command::Status(args) => return Ok(statuspage::status(args).await),
         }
         .map(|()| ExitCode::SUCCESS)
     });

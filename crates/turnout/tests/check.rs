@@ -4,12 +4,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::disallowed_methods)]
 
+mod common;
+
 use std::process::Command;
 
+use common::BIN;
 use serde_json::Value;
 use turnout_mock::{Fault, MockConfig, MockServer};
-
-const BIN: &str = env!("CARGO_BIN_EXE_turnout");
 
 struct Checked {
     code: i32,
@@ -230,4 +231,117 @@ async fn the_human_report_says_what_was_seen() {
         text.lines().last().unwrap().starts_with("rate_limited:"),
         "{text}"
     );
+}
+
+/// Serves `body` as JSON to every request (a stand-in for a provider's status page).
+async fn static_json(body: String) -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => seen.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = sock.write_all(head.as_bytes()).await;
+                let _ = sock.write_all(body.as_bytes()).await;
+            });
+        }
+    });
+    (port, task)
+}
+
+#[tokio::test]
+async fn a_statuspage_summary_url_is_read_as_a_status_page() {
+    let path = format!(
+        "{}/../../../shared/fixtures/statuspage/discord_summary.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut summary: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    summary["status"]["indicator"] = "major".into();
+    summary["status"]["description"] = "Partial System Outage".into();
+    let (port, _server) = static_json(summary.to_string()).await;
+    let c = check(format!("http://127.0.0.1:{port}/api/v2/summary.json"), &[]).await;
+    assert_eq!(
+        (c.code, c.json["class"].as_str()),
+        (8, Some("outage")),
+        "{}",
+        c.json
+    );
+    assert_eq!(c.json["indicator"], "major");
+    assert_eq!(
+        c.json["components"].as_array().unwrap().len(),
+        summary["components"].as_array().unwrap().len()
+    );
+
+    summary["status"]["indicator"] = "none".into();
+    let (port, _server) = static_json(summary.to_string()).await;
+    let c = check(format!("http://127.0.0.1:{port}/api/v2/summary.json"), &[]).await;
+    assert_eq!((c.code, c.json["class"].as_str()), (0, Some("healthy")));
+
+    // Not a status page at all: said plainly, as an outage of the page.
+    let (port, _server) = static_json("{\"data\":[]}".into()).await;
+    let c = check(format!("http://127.0.0.1:{port}/api/v2/summary.json"), &[]).await;
+    assert_eq!(c.code, 8);
+    assert!(
+        c.json["error"]
+            .as_str()
+            .unwrap()
+            .contains("not a Statuspage v2 summary"),
+        "{}",
+        c.json
+    );
+}
+
+#[tokio::test]
+async fn turnout_status_reads_a_running_turnouts_own_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::serve(dir.path(), &["--demo"]);
+    let url = format!("http://127.0.0.1:{}", server.port);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(BIN)
+            .args(["status", "--url", &url, "--json"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let json: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{json}");
+    assert_eq!(json["class"], "healthy");
+    assert_eq!(json["page"], "Turnout");
+    let names: Vec<&str> = json["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert!(names.contains(&"Gateway API"), "{names:?}");
+
+    // Nothing listening: a usage-level failure (exit 2), not a verdict on providers.
+    let gone = turnout_mock::RefusingPort::new().unwrap();
+    let out = Command::new(BIN)
+        .args([
+            "status",
+            "--url",
+            &format!("http://127.0.0.1:{}", gone.port()),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot reach Turnout"));
 }
