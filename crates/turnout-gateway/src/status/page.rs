@@ -265,8 +265,9 @@ fn escape(s: &str) -> String {
 
 const STYLE: &str = "
 :root{--bg:#fff;--fg:#1d2330;--muted:#5b6575;--line:#e3e6ec;--ok:#1f8a4c;--degraded:#b58105;
---partial:#c8570a;--major:#c62828;--maint:#1e63c4}
-@media (prefers-color-scheme:dark){:root{--bg:#11151c;--fg:#e6e9ef;--muted:#9aa4b2;--line:#273040}}
+--partial:#c8570a;--major:#c62828;--maint:#1e63c4;--link:#1e63c4}
+@media (prefers-color-scheme:dark){:root{--bg:#11151c;--fg:#e6e9ef;--muted:#9aa4b2;--line:#273040;--link:#7fb0ff}}
+a{color:var(--link)}
 body{margin:0;font:16px/1.5 system-ui,sans-serif;background:var(--bg);color:var(--fg)}
 main{max-width:760px;margin:0 auto;padding:24px 16px}
 h1{font-size:1.4rem;margin:0 0 16px}

@@ -1,0 +1,94 @@
+"""The status page in a real browser (Debian's Chromium driven by Playwright): the banner,
+the provider groups and their components, and a 90-day uptime bar per component render, in
+light and dark mode, with no JavaScript needed. Screenshots go to target/e2e-artifacts/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "target" / "e2e-artifacts"
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser():
+    executable = _chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium for the browser tests (.ci/run installs it)")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+def test_the_status_page_renders_banner_components_and_uptime_bars(browser, gateway: str):
+    # Some traffic first, so the models have live figures.
+    for _ in range(3):
+        r = httpx.post(
+            f"{gateway}/api/v1/chat/completions",
+            json={"model": "demo/fast", "messages": [{"role": "user", "content": "hi"}]},
+            timeout=10,
+        )
+        assert r.status_code == 200
+    summary = httpx.get(f"{gateway}/status/api/v2/summary.json", timeout=5).json()
+    leaves = [c for c in summary["components"] if not c["group"]]
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    for scheme in ("light", "dark"):
+        # JavaScript off: the page must stand on its own.
+        context = browser.new_context(
+            color_scheme=scheme, java_script_enabled=False, viewport={"width": 900, "height": 1200}
+        )
+        page = context.new_page()
+        response = page.goto(f"{gateway}/status")
+        assert response is not None and response.status == 200
+
+        banner = page.locator(".banner")
+        assert banner.count() == 1
+        assert banner.inner_text() == summary["status"]["description"]
+        assert page.title().endswith("status")
+
+        # Every component from the JSON API is on the page, its status in words.
+        text = page.locator("main").inner_text()
+        for c in summary["components"]:
+            assert c["name"] in text, c["name"]
+        statuses = page.locator(".row .st").all_inner_texts()
+        assert len(statuses) == len(summary["components"])
+        assert all(s.strip() for s in statuses)
+
+        # A 90-day bar per model component, each day a rectangle with a text tooltip, today
+        # covered (the gateway is running) and drawn at a visible size.
+        bars = page.locator(".bars svg")
+        assert bars.count() == len(leaves) - 1  # the Gateway API component has no bar
+        first = bars.first
+        assert first.locator("rect").count() == 90
+        assert first.locator("rect.nodata").count() < 90
+        assert "uptime" in (first.get_attribute("aria-label") or "")
+        box = first.bounding_box()
+        assert box is not None and box["width"] > 300 and box["height"] >= 20
+        tooltip = first.locator("rect").last.locator("title").text_content() or ""
+        assert ":" in tooltip and "no data" not in tooltip
+
+        page.screenshot(path=str(ARTIFACTS / f"status-{scheme}.png"), full_page=True)
+        context.close()
+
+    light = (ARTIFACTS / "status-light.png").read_bytes()
+    dark = (ARTIFACTS / "status-dark.png").read_bytes()
+    assert len(light) > 10_000 and len(dark) > 10_000
+    assert light != dark, "dark mode renders differently"
