@@ -92,3 +92,43 @@ def test_the_status_page_renders_banner_components_and_uptime_bars(browser, gate
     dark = (ARTIFACTS / "status-dark.png").read_bytes()
     assert len(light) > 10_000 and len(dark) > 10_000
     assert light != dark, "dark mode renders differently"
+
+
+def test_performance_charts_draw_from_live_traffic_under_a_strict_csp(browser, gateway: str):
+    for _ in range(5):
+        r = httpx.post(
+            f"{gateway}/api/v1/chat/completions",
+            json={"model": "demo/fast", "stream": True,
+                  "messages": [{"role": "user", "content": "count to five"}]},
+            timeout=10,
+        )
+        assert r.status_code == 200
+    context = browser.new_context(viewport={"width": 900, "height": 1400})
+    page = context.new_page()
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    response = page.goto(f"{gateway}/status")
+    assert response is not None
+    csp = response.headers.get("content-security-policy", "")
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp.split("script-src")[1].split(";")[0]
+
+    # The Performance section under the demo/fast component.
+    row = page.locator(".row", has_text="demo/fast via Fast Mock")
+    component = row.get_attribute("data-id")
+    details = page.locator(f'details.perf[data-component="{component}"]')
+    details.locator("summary").click()
+    canvases = details.locator("canvas")
+    canvases.first.wait_for(timeout=5000)
+    assert canvases.count() == 2, "a TTFT chart and a throughput chart"
+    assert "Time to first token" in details.inner_text()
+    details.locator('button[data-range="7d"]').click()
+    page.wait_for_function(
+        "sel => document.querySelector(sel).querySelectorAll('canvas').length === 2",
+        arg=f'details.perf[data-component="{component}"]',
+        timeout=5000,
+    )
+    assert details.locator('button[data-range="7d"]').get_attribute("aria-pressed") == "true"
+    page.screenshot(path=str(ARTIFACTS / "status-charts.png"), full_page=True)
+    context.close()
+    assert problems == [], problems

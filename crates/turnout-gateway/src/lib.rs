@@ -83,6 +83,8 @@ pub fn app(state: AppState) -> Router {
             get(status::page::active_maintenances),
         )
         .route("/status/api/ext/uptime.json", get(status::extras::uptime))
+        .route("/status/api/ext/metrics.json", get(status::extras::metrics))
+        .route("/status/assets/{name}", get(status::assets::serve))
         .route(
             "/status/api/ext/endpoints.json",
             get(status::extras::endpoints),

@@ -223,3 +223,99 @@ async fn an_outage_is_kept_in_bars_badges_and_the_feed_across_a_restart() {
         "today's outage survived the restart"
     );
 }
+
+#[tokio::test]
+async fn charts_read_live_series_and_assets_are_cached_forever() {
+    let (a, b) = (mock(fast()).await, mock(fast()).await);
+    let gw = Gateway::start(&config(&a.base_url(), &b.base_url())).await;
+    for _ in 0..6 {
+        let body = with(
+            with(chat("acme/chat"), "stream", true.into()),
+            "provider",
+            serde_json::json!({"order": ["a"], "allow_fallbacks": false}),
+        );
+        let resp = gw.post_chat(&body).await;
+        assert_eq!(resp.status(), 200);
+        let _ = resp.text().await.unwrap();
+    }
+    let alpha = leaf_id(&gw, "via Alpha").await;
+    let m = json(
+        &gw,
+        &format!("/status/api/ext/metrics.json?component={alpha}&range=24h"),
+    )
+    .await;
+    let ts = m["ts"].as_array().unwrap();
+    assert!(!ts.is_empty() && ts.len() <= 2, "{m}");
+    for column in [
+        "ttft_p50_ms",
+        "ttft_p95_ms",
+        "tps_p50",
+        "error_ratio",
+        "req_count",
+    ] {
+        assert_eq!(m[column].as_array().unwrap().len(), ts.len(), "{column}");
+    }
+    let requests: u64 = m["req_count"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .sum();
+    assert_eq!(requests, 6);
+    assert!(
+        m["ttft_p50_ms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(Value::is_number),
+        "{m}"
+    );
+    let beta = leaf_id(&gw, "via Beta").await;
+    let idle = json(
+        &gw,
+        &format!("/status/api/ext/metrics.json?component={beta}&range=7d"),
+    )
+    .await;
+    assert_eq!(
+        idle["ts"].as_array().unwrap().len(),
+        0,
+        "Beta served nothing"
+    );
+    assert_eq!(
+        get(
+            &gw,
+            &format!("/status/api/ext/metrics.json?component={alpha}&range=1y")
+        )
+        .await
+        .status(),
+        400
+    );
+
+    // The page names its scripts by content hash; they are served with immutable caching.
+    let html = get(&gw, "/status").await.text().await.unwrap();
+    let src = html
+        .split("src=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .find(|s| s.contains("/status/assets/uplot."))
+        .unwrap()
+        .to_owned();
+    let resp = get(&gw, &src).await;
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(resp.text().await.unwrap().contains("uPlot"));
+    assert_eq!(
+        get(&gw, "/status/assets/uplot-LICENSE.txt").await.status(),
+        200
+    );
+    assert_eq!(get(&gw, "/status/assets/nope.js").await.status(), 404);
+}

@@ -5,6 +5,7 @@
 mod breaker;
 mod budget;
 pub mod minutes;
+pub mod series;
 mod window;
 
 use std::collections::VecDeque;
@@ -114,6 +115,7 @@ struct EndpointHealth {
     minutes: MinuteLog,
     /// Outcomes counted since the history writer last took them.
     unsaved: Counts,
+    series: series::Series,
 }
 
 /// Percentiles as the endpoint listing shows them.
@@ -196,6 +198,7 @@ impl Health {
                     throughput: Samples::default(),
                     minutes: MinuteLog::default(),
                     unsaved: Counts::default(),
+                    series: series::Series::default(),
                 }))
             })
             .clone()
@@ -255,15 +258,18 @@ impl Health {
     }
 
     pub fn record(&self, key: &str, outcome: Outcome, now: Instant) {
-        let minute = minutes::now_minute();
+        let unix = unix_now();
+        let minute = unix / 60;
         self.with(key, |h| match outcome {
             Outcome::Success => {
+                h.series.outcome(unix, true);
                 h.minutes.add(minute, Mark::Ok);
                 h.unsaved.ok += 1;
                 h.breaker.on_success(now);
             }
             Outcome::Failure { class, retry_after } => {
                 if class.is_hard() {
+                    h.series.outcome(unix, false);
                     h.minutes.add(minute, Mark::Error);
                     h.unsaved.errors += 1;
                     h.last_hard_error = Some(now);
@@ -323,11 +329,14 @@ impl Health {
         tokens_per_s: Option<f64>,
         now: Instant,
     ) {
+        let unix = unix_now();
         self.with(key, |h| {
             h.ttft.push(now, ttft.as_secs_f64());
-            if let Some(tps) = tokens_per_s.filter(|v| v.is_finite() && *v > 0.0) {
+            let tps = tokens_per_s.filter(|v| v.is_finite() && *v > 0.0);
+            if let Some(tps) = tps {
                 h.throughput.push(now, tps);
             }
+            h.series.timing(unix, ttft.as_secs_f64() * 1_000.0, tps);
         });
     }
 
@@ -364,6 +373,13 @@ impl Health {
         })
     }
 
+    /// The endpoint's chart points (empty before its first attempt).
+    pub fn series(&self, key: &str, range: series::Range) -> Vec<series::Point> {
+        let now = unix_now();
+        self.peek(key, |h| h.series.points(range, now))
+            .unwrap_or_default()
+    }
+
     /// Every endpoint seen so far with its breaker state, for metrics and the admin API.
     pub fn snapshot(&self, now: Instant) -> Vec<(Arc<str>, BreakerState, Option<Duration>)> {
         let Ok(map) = self.endpoints.read() else {
@@ -383,6 +399,12 @@ impl Health {
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 impl HealthView for Health {

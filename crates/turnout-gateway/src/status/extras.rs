@@ -122,6 +122,58 @@ pub async fn uptime(
     ))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct MetricsQuery {
+    component: Option<String>,
+    range: Option<String>,
+}
+
+/// `GET /status/api/ext/metrics.json?component=<id>&range=24h|7d|30d`: columns as uPlot
+/// takes them (equal-length arrays, `null` where a bucket had no sample); 5-minute points for
+/// 24 h, hourly ones for 7 and 30 days.
+pub async fn metrics(
+    State(state): State<AppState>,
+    Query(q): Query<MetricsQuery>,
+) -> Result<Response, ApiError> {
+    use crate::health::series::Range;
+    let id = q
+        .component
+        .ok_or_else(|| ApiError::invalid("`component` (a component id) is required"))?;
+    let component = find(&state, &id)?;
+    let range_name = q.range.unwrap_or_else(|| "24h".to_owned());
+    let range = match range_name.as_str() {
+        "24h" => Range::Day,
+        "7d" => Range::Week,
+        "30d" => Range::Month,
+        other => {
+            return Err(ApiError::invalid(format!(
+                "unknown range {other:?}: use 24h, 7d or 30d"
+            )));
+        }
+    };
+    let points = component
+        .endpoint
+        .as_deref()
+        .map(|key| state.health().series(key, range))
+        .unwrap_or_default();
+    let round = |v: Option<f64>| v.map(|x| (x * 10.0).round() / 10.0);
+    let body = json!({
+        "component_id": component.id,
+        "range": range_name,
+        "ts": points.iter().map(|p| p.start).collect::<Vec<_>>(),
+        "ttft_p50_ms": points.iter().map(|p| round(p.ttft_p50_ms)).collect::<Vec<_>>(),
+        "ttft_p95_ms": points.iter().map(|p| round(p.ttft_p95_ms)).collect::<Vec<_>>(),
+        "tps_p50": points.iter().map(|p| round(p.tps_p50)).collect::<Vec<_>>(),
+        "error_ratio": points.iter().map(|p| p.error_ratio().map(|r| (r * 10_000.0).round() / 10_000.0)).collect::<Vec<_>>(),
+        "req_count": points.iter().map(|p| p.ok + p.errors).collect::<Vec<_>>(),
+    });
+    Ok(with_type(
+        axum::Json(body),
+        "application/json; charset=utf-8",
+        false,
+    ))
+}
+
 /// `GET /status/api/ext/endpoints.json`: each leaf's live figures (OpenRouter's definitions)
 /// and what its probes found.
 pub async fn endpoints(State(state): State<AppState>) -> Response {

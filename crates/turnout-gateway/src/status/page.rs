@@ -287,6 +287,10 @@ footer{color:var(--muted);font-size:.85rem;margin-top:24px}
 .bars rect.partial{fill:var(--partial)}.bars rect.major{fill:var(--major)}
 .bars rect.maint{fill:var(--maint)}.bars rect.nodata{fill:var(--line)}
 .span{display:flex;justify-content:space-between;color:var(--muted);font-size:.75rem}
+.perf{padding:0 16px 10px 32px;font-size:.85rem}.perf summary{cursor:pointer;color:var(--muted)}
+.ranges{margin:6px 0}.ranges button{font:inherit;background:none;color:var(--fg);border:1px solid var(--line);border-radius:4px;padding:2px 8px}
+.ranges button[aria-pressed=true]{border-color:var(--link)}
+.u-legend,.u-title{color:var(--fg)}
 ";
 
 /// The 90-day uptime bar of one component: one rectangle per day, coloured by the day's worst
@@ -340,7 +344,14 @@ pub async fn html(State(state): State<AppState>) -> Response {
     let mut out = String::with_capacity(4096);
     out.push_str("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">");
     out.push_str("<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">");
-    out.push_str("<meta http-equiv=\"refresh\" content=\"30\">");
+    // Without JavaScript the page reloads itself; with it, status.js refreshes in place.
+    out.push_str("<noscript><meta http-equiv=\"refresh\" content=\"30\"></noscript>");
+    out.push_str(&format!(
+        "<link rel=\"stylesheet\" href=\"{}\"><script defer src=\"{}\"></script><script defer src=\"{}\"></script>",
+        super::assets::path("uplot", "css"),
+        super::assets::path("uplot", "js"),
+        super::assets::path("status", "js"),
+    ));
     out.push_str(&format!(
         "<title>{} status</title><style>{STYLE}</style></head><body><main>",
         escape(&board.page_name)
@@ -354,7 +365,8 @@ pub async fn html(State(state): State<AppState>) -> Response {
     let history = state.history().view();
     let row = |out: &mut String, c: &Component, class: &str| {
         out.push_str(&format!(
-            "<div class=\"row {class}\"><div><div>{}</div>{}</div><div class=\"st {}\">{}</div></div>",
+            "<div class=\"row {class}\" data-id=\"{}\"><div><div>{}</div>{}</div><div class=\"st {}\">{}</div></div>",
+            escape(&c.id),
             escape(&c.name),
             c.description
                 .as_deref()
@@ -365,6 +377,18 @@ pub async fn html(State(state): State<AppState>) -> Response {
         ));
         if let Some(h) = history.components.get(&c.id) {
             uptime_bars(out, h);
+        }
+        if c.endpoint.is_some() {
+            out.push_str(&format!(
+                "<details class=\"perf\" data-component=\"{}\"><summary>Performance</summary>\
+<div class=\"ranges\"><button type=\"button\" data-range=\"24h\" aria-pressed=\"true\">24 h</button>\
+<button type=\"button\" data-range=\"7d\" aria-pressed=\"false\">7 days</button>\
+<button type=\"button\" data-range=\"30d\" aria-pressed=\"false\">30 days</button></div>\
+<div class=\"charts\"><noscript>Charts need JavaScript; the figures are in \
+<a href=\"/status/api/ext/metrics.json?component={}\">metrics.json</a>.</noscript></div></details>",
+                escape(&c.id),
+                escape(&c.id)
+            ));
         }
     };
     for i in board.incidents().iter().rev().filter(|i| {
@@ -408,9 +432,22 @@ pub async fn html(State(state): State<AppState>) -> Response {
     );
     out.push_str("</main></body></html>");
     let mut response = out.into_response();
-    response.headers_mut().insert(
+    let h = response.headers_mut();
+    h.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Scripts only from this origin (no inline script); styles may be inline (the page's own
+    // and uPlot's element styles).
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
     response
 }
