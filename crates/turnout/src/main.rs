@@ -184,11 +184,19 @@ impl tracing_subscriber::fmt::time::FormatTime for CachedTime {
     }
 }
 
+/// Log lines queued for the writer thread at most (about 3 MB of typical lines).
+const LOG_QUEUE_LINES: usize = 8_192;
+
 fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // The writer thread drains every queued line, then flushes: buffering stderr turns a
+    // syscall per line into one per batch, so it keeps up under load instead of letting the
+    // queue (and memory: up to 128k lines by default) grow. Past the bound, lines are dropped
+    // rather than slowing requests.
     let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
         .lossy(true)
-        .finish(std::io::stderr());
+        .buffered_lines_limit(LOG_QUEUE_LINES)
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_timer(CachedTime)
