@@ -575,19 +575,23 @@ async fn errors_come_in_anthropics_envelope() {
 
 #[tokio::test]
 async fn a_stream_that_fails_after_content_ends_in_an_error_event() {
-    let (_m, gw) = openai_gateway().await;
-    let mut body = streamed(hello("acme/chat"));
-    body["mock"] = json!({"fault": {"type": "drop_after_chunks", "after": 2}});
-    let resp = post(&gw, &body).await;
-    assert_eq!(resp.status(), 200);
-    let ev = events(&resp.text().await.unwrap());
-    let t = types(&ev);
-    assert_eq!(t[0], "message_start");
-    assert!(t.contains(&"content_block_delta"));
-    assert!(!t.contains(&"message_stop"));
-    let last = ev.last().unwrap();
-    assert_eq!(last["type"], "error");
-    assert_eq!(last["error"]["type"], "api_error");
+    let (_o, openai) = openai_gateway().await;
+    let (_a, claude) = claude_gateway().await;
+    for (gw, model) in [(&openai, "acme/chat"), (&claude, "anthropic/claude")] {
+        let mut body = streamed(hello(model));
+        body["mock"] = json!({"fault": {"type": "drop_after_chunks", "after": 2}});
+        let resp = post(gw, &body).await;
+        assert_eq!(resp.status(), 200);
+        let ev = events(&resp.text().await.unwrap());
+        let t = types(&ev);
+        assert_eq!(t[0], "message_start", "{model}");
+        assert!(t.contains(&"content_block_delta"), "{model}");
+        assert!(!t.contains(&"message_stop"), "{model}");
+        let last = ev.last().unwrap();
+        assert_eq!(last["type"], "error", "{model}");
+        assert_eq!(last["error"]["type"], "api_error", "{model}");
+        assert!(last["request_id"].as_str().unwrap().starts_with("gen-"));
+    }
 }
 
 /// A gateway with accounts: a management key and an inference key on account `acme`.
