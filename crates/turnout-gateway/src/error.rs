@@ -1,4 +1,5 @@
-//! Every failure the client can see, typed, and its one mapping to HTTP (the OpenRouter envelope).
+//! Every failure the client can see, typed, and its one mapping to HTTP: the OpenRouter
+//! envelope, or Anthropic's for the Messages skin.
 
 use std::time::Duration;
 
@@ -237,12 +238,49 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The status on the Messages skin: Anthropic's own where its clients expect one (404
+    /// for a model it does not know, 529 when overloaded), else the same as on chat.
+    pub fn anthropic_status(&self) -> StatusCode {
+        match self {
+            Self::UnknownModel { .. } => StatusCode::NOT_FOUND,
+            _ if self.error_type() == Some(ErrorType::ProviderOverloaded) => {
+                StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE)
+            }
+            _ => self.status(),
+        }
+    }
+
+    /// Anthropic's envelope (spec/openrouter-api.md §5.6), with the generation id as
+    /// `request_id`, and the same headers as the OpenRouter rendering.
+    pub fn into_anthropic_response(self, request_id: Option<&str>) -> Response {
+        let status = self.anthropic_status();
+        let kind = match self {
+            Self::UnknownModel { .. } => ErrorType::NotFound,
+            _ => self
+                .error_type()
+                .unwrap_or_else(|| ErrorType::for_status(status.as_u16())),
+        };
+        // `body()` logs internal details once, as on the chat path.
+        let message = self.body().message;
+        let body =
+            turnout_wire::anthropic::ingress::error_body(kind, &message, request_id).to_string();
+        self.with_headers((status, body).into_response())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let envelope = ErrorEnvelope { error: self.body() };
         let body = serde_json::to_vec(&envelope).unwrap_or_default();
-        let mut response = (status, body).into_response();
+        self.with_headers((status, body).into_response())
+    }
+}
+
+impl ApiError {
+    /// Content type, `Retry-After` and the rate-limit headers, whatever the envelope.
+    fn with_headers(&self, mut response: Response) -> Response {
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
@@ -254,7 +292,7 @@ impl IntoResponse for ApiError {
         }
         if let Self::RateLimited {
             limit, reset_ms, ..
-        } = &self
+        } = self
         {
             headers.insert("x-ratelimit-limit", HeaderValue::from(*limit));
             headers.insert("x-ratelimit-remaining", HeaderValue::from(0));

@@ -31,6 +31,7 @@ pub fn app(state: AppState) -> Router {
         let at = |path: &str| format!("{prefix}{path}");
         router = router
             .route(&at("/chat/completions"), post(ingress::chat_completions))
+            .route(&at("/messages"), post(ingress::messages))
             .route(&at("/models"), get(web::catalog::list_models))
             .route(
                 &at("/models/{author}/{slug}/endpoints"),

@@ -10,6 +10,8 @@ use serde_json::{Map, Value, json};
 
 use crate::chat::{CompletionTokensDetails, PromptTokensDetails, Usage};
 
+pub mod ingress;
+
 /// The `anthropic-version` header value every request carries (spec §0.2: the safe pin).
 pub const API_VERSION: &str = "2023-06-01";
 

@@ -104,6 +104,73 @@ impl<'a> Object<'a> {
     }
 }
 
+/// The members of a JSON object as `(key, byte range of the value)` in `text`, in order, or
+/// `None` when `text` is not an object.
+pub fn member_spans(text: &str) -> Option<Vec<(String, std::ops::Range<usize>)>> {
+    let obj: crate::chat::RawObject<'_> = serde_json::from_str(text).ok()?;
+    let base = text.as_ptr() as usize;
+    obj.members
+        .iter()
+        .map(|(k, raw)| {
+            // Borrowed raw values are slices of `text`: their offset is their position.
+            let start = (raw.get().as_ptr() as usize).checked_sub(base)?;
+            Some((k.to_string(), start..start + raw.get().len()))
+        })
+        .collect()
+}
+
+/// `text` (a JSON object) with the values of the `replace` members swapped and the `remove`
+/// members cut out; every other byte, whitespace included, is kept. A replaced member that is
+/// missing is added first.
+pub fn splice_object(text: &str, replace: &[(&str, &[u8])], remove: &[&str]) -> Option<Vec<u8>> {
+    let members = member_spans(text)?;
+    let open = text.find('{')?;
+    let mut out = Vec::with_capacity(text.len() + 64);
+    out.extend_from_slice(&text.as_bytes()[..=open]);
+    let mut wrote = false;
+    for (key, value) in replace {
+        if !members.iter().any(|(k, _)| k == key) {
+            string(&mut out, key);
+            out.push(b':');
+            out.extend_from_slice(value);
+            wrote = true;
+            if !members.is_empty() {
+                out.push(b',');
+            }
+        }
+    }
+    // Each member's segment runs from the end of the previous value (its comma and
+    // whitespace included) to the end of its own value.
+    let mut seg_start = open + 1;
+    let mut kept_any = false;
+    for (key, value) in &members {
+        let segment = seg_start..value.end;
+        seg_start = value.end;
+        if remove.contains(&key.as_str()) {
+            continue;
+        }
+        let mut from = segment.start;
+        if !kept_any && from != open + 1 {
+            // The first kept member after removed ones: drop the comma that preceded it.
+            from += text[from..value.start].find(',')? + 1;
+        }
+        kept_any = true;
+        match replace.iter().find(|(k, _)| k == key) {
+            Some((_, new)) => {
+                out.extend_from_slice(&text.as_bytes()[from..value.start]);
+                out.extend_from_slice(new);
+            }
+            None => out.extend_from_slice(&text.as_bytes()[from..value.end]),
+        }
+    }
+    if wrote && !kept_any && !members.is_empty() {
+        // Every original member was removed: no comma after the added ones.
+        out.pop();
+    }
+    out.extend_from_slice(&text.as_bytes()[seg_start..]);
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -123,6 +190,39 @@ mod tests {
             assert_eq!(back, s);
             assert_eq!(out, serde_json::to_vec(s).expect("serde"), "{s:?}");
         }
+    }
+
+    #[test]
+    fn splicing_keeps_every_other_byte() {
+        let text = "{ \"model\" : \"a\",\n  \"provider\": {\"x\": [1, 2]},\n  \"messages\":[ ] , \"k\\\"q\": 1 }";
+        let out = splice_object(text, &[("model", b"\"up\"")], &["provider"]).expect("object");
+        assert_eq!(
+            String::from_utf8(out).expect("utf8"),
+            "{ \"model\" : \"up\",\n  \"messages\":[ ] , \"k\\\"q\": 1 }"
+        );
+        // The first member removed, a missing one added.
+        let out = splice_object("{\"a\":1, \"b\":2}", &[("m", b"3")], &["a"]).expect("object");
+        assert_eq!(out, b"{\"m\":3, \"b\":2}");
+        let out = splice_object("{\"a\":1}", &[("m", b"3")], &["a"]).expect("object");
+        assert_eq!(out, b"{\"m\":3}");
+        let out = splice_object("{}", &[("m", b"3")], &[]).expect("object");
+        assert_eq!(out, b"{\"m\":3}");
+        for text in [
+            "{\"a\":1,\"b\":{\"c\":2},\"d\":[3]}",
+            "{ }",
+            "{\"a\":\"\\u00e9\"}",
+        ] {
+            for remove in [&["a"][..], &["b"], &["d"], &["a", "b", "d"], &[]] {
+                let out = splice_object(text, &[], remove).expect("object");
+                let v: serde_json::Value = serde_json::from_slice(&out).expect("still JSON");
+                let mut want: serde_json::Value = serde_json::from_str(text).expect("json");
+                for r in remove {
+                    want.as_object_mut().expect("object").remove(*r);
+                }
+                assert_eq!(v, want, "{text} minus {remove:?}");
+            }
+        }
+        assert!(splice_object("[1]", &[], &[]).is_none());
     }
 
     #[test]

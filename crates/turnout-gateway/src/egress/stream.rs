@@ -3,6 +3,9 @@
 //! `: OPENROUTER PROCESSING` (again after every 10 s of silence) and keep failing over until
 //! content arrives. Failures after the commit become one in-band error chunk, then `[DONE]`.
 //!
+//! On the Messages skin every frame is re-framed as Anthropic events on its way out
+//! ([`StreamEncoder`]); keep-alive comments are valid there too.
+//!
 //! Nothing here is spawned: the upstream request lives inside the response body, so a client
 //! that disconnects drops it and the upstream connection closes at once.
 
@@ -17,6 +20,7 @@ use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
 use bytes::Bytes;
+use turnout_wire::anthropic::ingress::StreamEncoder;
 use turnout_wire::chat::{ChatChunk, ChunkChoice, UsageOut};
 use turnout_wire::error::ErrorBody;
 use turnout_wire::sse::{DONE, PROCESSING, encode_data};
@@ -37,7 +41,8 @@ pub const KEEPALIVE_EVERY: Duration = Duration::from_secs(10);
 pub type PlanFuture = Pin<Box<dyn Future<Output = Result<BoundStream, ApiError>> + Send>>;
 
 /// Runs the plan for up to [`COMMIT_AFTER`], then answers: an error status if it failed by
-/// then, otherwise a 200 stream.
+/// then, otherwise a 200 stream (re-framed by `skin` when one is given).
+#[allow(clippy::too_many_arguments)]
 pub async fn respond(
     mut plan: PlanFuture,
     ident: ResponseIdentity,
@@ -46,6 +51,7 @@ pub async fn respond(
     health: Arc<Health>,
     metadata: Option<Arc<Plan>>,
     billing: Billing,
+    skin: Option<StreamEncoder>,
 ) -> Result<Response, ApiError> {
     let phase = match tokio::time::timeout(COMMIT_AFTER, &mut plan).await {
         Ok(Ok(bound)) => Phase::Streaming(Box::new(bound)),
@@ -57,6 +63,7 @@ pub async fn respond(
     };
     let state = StreamState {
         phase,
+        skin,
         metadata,
         requested: requested_model.clone(),
         ident: ident.clone(),
@@ -104,6 +111,7 @@ enum Phase {
 
 struct StreamState {
     phase: Phase,
+    skin: Option<StreamEncoder>,
     /// Set when the client asked for `openrouter_metadata` (sent on the final usage chunk).
     metadata: Option<Arc<Plan>>,
     requested: String,
@@ -112,7 +120,21 @@ struct StreamState {
 }
 
 impl StreamState {
+    /// The next frame for the client, in its skin.
     async fn step(&mut self) -> Option<Bytes> {
+        loop {
+            let frame = self.next_frame().await?;
+            let Some(encoder) = &mut self.skin else {
+                return Some(frame);
+            };
+            let out = encoder.encode(&frame);
+            if !out.is_empty() {
+                return Some(Bytes::from(out));
+            }
+        }
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
         loop {
             match &mut self.phase {
                 Phase::Waiting { plan, announce } => {

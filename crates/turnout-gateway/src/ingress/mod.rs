@@ -1,6 +1,7 @@
 //! Step 1: requests enter: authenticate, read and validate the body, then hand over to routing.
 
 pub mod auth;
+pub mod messages;
 pub mod parse;
 
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use tracing::Instrument;
+use turnout_config::ProviderKind;
+use turnout_wire::anthropic::ingress::StreamEncoder;
 
 use crate::accounting::{Billing, Outcome, RequestContext};
 use crate::egress::{self, ResponseIdentity, stream};
@@ -23,29 +26,56 @@ use crate::state::{AppState, Runtime};
 use crate::telemetry::RequestEvent;
 use crate::upstream::fallback;
 
+/// Which API a request came in through: it decides how the body is read and how answers and
+/// errors are written; everything between (auth, limits, holds, routing, failover, settlement)
+/// is the same pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Skin {
+    /// OpenAI Chat Completions in the OpenRouter dialect.
+    Chat,
+    /// Anthropic Messages.
+    Messages,
+}
+
 /// `POST /api/v1/chat/completions` (and `/v1/chat/completions`).
 pub async fn chat_completions(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    serve(&state, &headers, body, Skin::Chat).await
+}
+
+/// `POST /api/v1/messages` (and `/v1/messages`): Anthropic SDKs pointed at `…/api`.
+pub async fn messages(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    serve(&state, &headers, body, Skin::Messages).await
+}
+
+async fn serve(state: &AppState, headers: &HeaderMap, body: Body, skin: Skin) -> Response {
     let started = Instant::now();
     let ident = ResponseIdentity::new();
-    let span = tracing::info_span!("chat", generation_id = %ident.id);
-    let result = handle_chat(&state, &headers, body, started, ident.clone())
+    let span = match skin {
+        Skin::Chat => tracing::info_span!("chat", generation_id = %ident.id),
+        Skin::Messages => tracing::info_span!("messages", generation_id = %ident.id),
+    };
+    let result = handle(state, headers, body, started, ident.clone(), skin)
         .instrument(span.clone())
         .await;
     match result {
         Ok(response) => response,
         Err(e) => {
             let _enter = span.enter();
+            let status = match skin {
+                Skin::Chat => e.status(),
+                Skin::Messages => e.anthropic_status(),
+            };
             RequestEvent {
                 id: &ident.id,
                 model: "",
                 provider: "",
                 provider_slug: "",
                 stream: false,
-                status: e.status().as_u16(),
+                status: status.as_u16(),
                 outcome: e.kind(),
                 duration: started.elapsed(),
                 ttft: None,
@@ -54,17 +84,21 @@ pub async fn chat_completions(
                 cost: None,
             }
             .emit();
-            e.into_response()
+            match skin {
+                Skin::Chat => e.into_response(),
+                Skin::Messages => e.into_anthropic_response(Some(&ident.id)),
+            }
         }
     }
 }
 
-async fn handle_chat(
+async fn handle(
     state: &AppState,
     headers: &HeaderMap,
     body: Body,
     started: Instant,
     ident: ResponseIdentity,
+    skin: Skin,
 ) -> Result<Response, ApiError> {
     // One configuration snapshot for the whole request, even if a reload lands meanwhile.
     let runtime = state.runtime();
@@ -80,7 +114,8 @@ async fn handle_chat(
     if let Some(key) = &principal.key {
         accounts.check_rate(key, &ident.id).await?;
     }
-    let (input, plan, session) = admit_and_plan(state, &runtime, &principal, headers, body).await?;
+    let (input, plan, session) =
+        admit_and_plan(state, &runtime, &principal, headers, body, skin).await?;
     let hold = accounts
         .hold(
             &principal,
@@ -135,6 +170,12 @@ async fn handle_chat(
             )
         };
         let metadata = egress::wants_metadata(headers).then(|| plan.clone());
+        let skin = match skin {
+            Skin::Chat => None,
+            // `message_start` announces the prompt estimate the hold used; the reported
+            // count follows in `message_delta`.
+            Skin::Messages => Some(StreamEncoder::new(input.prompt_chars.div_ceil(3) as u64)),
+        };
         return stream::respond(
             future,
             ident,
@@ -143,6 +184,7 @@ async fn handle_chat(
             state.health().clone(),
             metadata,
             billing,
+            skin,
         )
         .await;
     }
@@ -152,7 +194,12 @@ async fn handle_chat(
     if let Some(s) = session {
         s.bind(state.sticky(), &target);
     }
-    if egress::wants_metadata(headers) {
+    if skin == Skin::Messages {
+        // An Anthropic endpoint's answer was passed through; any other is translated.
+        if !crate::upstream::anthropic::passes_through(&target, &input) {
+            done.body = messages::message_body(&done.body, &input)?;
+        }
+    } else if egress::wants_metadata(headers) {
         let meta = egress::openrouter_metadata(&input.model, &plan, &served.attempts, &target);
         egress::append_member(&mut done.body, "openrouter_metadata", &meta);
     }
@@ -229,9 +276,13 @@ async fn admit_and_plan(
     principal: &auth::Principal,
     headers: &HeaderMap,
     body: Body,
+    skin: Skin,
 ) -> Result<(parse::ChatInput, Plan, Option<Session>), ApiError> {
     let bytes = read_body(body, runtime.max_body_bytes).await?;
-    let input = parse::parse_chat(&bytes)?;
+    let input = match skin {
+        Skin::Chat => parse::parse_chat(&bytes)?,
+        Skin::Messages => messages::parse_messages(&bytes, headers)?,
+    };
     if let Some(allowed) = principal
         .key
         .as_ref()
@@ -247,13 +298,29 @@ async fn admit_and_plan(
     let session = Session::of(principal, &input, headers);
     let mut route = input.route_request();
     route.sticky_endpoint = session.and_then(|s| state.sticky().get(s.key, Instant::now()));
-    let plan = Plan::build(
+    let mut plan = Plan::build(
         &runtime.catalog,
         &route,
         state.health().as_ref(),
         Instant::now(),
         &mut rand::rng(),
     )?;
+    if let Some(what) = input
+        .native
+        .as_ref()
+        .and_then(|n| n.inexpressible.as_deref())
+    {
+        // Only the original body can carry it: Anthropic endpoints alone may serve.
+        for group in &mut plan.groups {
+            group.retain(|c| c.target.endpoint.provider.kind == ProviderKind::Anthropic);
+        }
+        if plan.candidates().next().is_none() {
+            return Err(ApiError::invalid(format!(
+                "{what} can only be sent to an Anthropic endpoint, and {} has none",
+                input.model
+            )));
+        }
+    }
     Ok((input, plan, session))
 }
 
@@ -312,7 +379,8 @@ pub async fn routing_explain(
         .auth
         .authenticate(&headers, state.accounts())
         .await?;
-    let (_, plan, _) = admit_and_plan(&state, &runtime, &principal, &headers, body).await?;
+    let (_, plan, _) =
+        admit_and_plan(&state, &runtime, &principal, &headers, body, Skin::Chat).await?;
     let candidates: Vec<serde_json::Value> = plan
         .candidates()
         .enumerate()

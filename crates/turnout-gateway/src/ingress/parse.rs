@@ -82,6 +82,9 @@ pub struct ChatInput {
     /// OpenRouter's `reasoning` object as sent (not forwarded to OpenAI-compatible
     /// upstreams; adapters that translate, like Anthropic's, read it).
     pub reasoning: Option<String>,
+    /// The original body of a request that came in through `/messages`: Anthropic endpoints
+    /// get it passed through instead of a translation.
+    pub native: Option<std::sync::Arc<super::messages::NativeMessages>>,
 }
 
 impl ChatInput {
@@ -326,6 +329,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
         params_used,
         forward,
         reasoning,
+        native: None,
     })
 }
 

@@ -2,6 +2,10 @@
 //! translated to Messages (`POST {base_url}/messages`), answers and event streams back to our
 //! chat shapes, with the same identity, usage and cost as the OpenAI-compatible path. The
 //! translation itself is pure and lives in `turnout_wire::anthropic`.
+//!
+//! A request that came in through `/messages` is not translated: its own body goes up with
+//! only `model` changed, and the answer or event stream comes back byte for byte but for
+//! `model`, while usage and finish are read from it as from a translated one (DESIGN.md §3).
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -19,6 +23,12 @@ use crate::egress::ResponseIdentity;
 use crate::ingress::parse::ChatInput;
 use crate::routing::catalog::Target;
 
+/// Whether this endpoint gets the client's own Messages body (and answers it unchanged).
+pub fn passes_through(target: &Target, input: &ChatInput) -> bool {
+    target.endpoint.provider.kind == turnout_config::ProviderKind::Anthropic
+        && input.native.is_some()
+}
+
 /// The upstream request for one endpoint. A request Anthropic cannot express (a tool call
 /// whose arguments are not an object, an audio part, …) is the client's fault.
 pub fn request(
@@ -26,6 +36,14 @@ pub fn request(
     input: &ChatInput,
     stream: bool,
 ) -> Result<http::Request<Full<Bytes>>, AttemptError> {
+    if let Some(native) = &input.native {
+        let body = native.upstream_body(&target.upstream_model);
+        let mut req = super::client::json_post(&target.endpoint.provider, body, stream);
+        if let Some(beta) = &native.beta {
+            req.headers_mut().insert("anthropic-beta", beta.clone());
+        }
+        return Ok(req);
+    }
     let body = translated_body(target, input, stream).map_err(|detail| AttemptError {
         upstream_status: None,
         ..AttemptError::new(
@@ -88,6 +106,9 @@ pub fn render_completion(
     if up.content.is_empty() && up.stop_reason.is_none() {
         return Err(bad("no content and no stop reason in the answer".to_owned()));
     }
+    if input.native.is_some() {
+        return passed_through(body, &up, target, input, bad);
+    }
     let done = wire::completion_from_response(&up);
     let reported = up.usage.input_tokens.is_some() || up.usage.output_tokens.is_some();
     let usage = if reported {
@@ -127,20 +148,63 @@ pub fn render_completion(
     })
 }
 
+/// The upstream's own answer to a `/messages` client, with our model id in it; usage and
+/// cost are read from it as from a translated one.
+fn passed_through(
+    body: &[u8],
+    up: &MessagesResponse,
+    target: &Target,
+    input: &ChatInput,
+    bad: impl Fn(String) -> AttemptError,
+) -> Result<Completed, AttemptError> {
+    let text = std::str::from_utf8(body).map_err(|e| bad(format!("not UTF-8: {e}")))?;
+    let usage = if up.usage.input_tokens.is_some() || up.usage.output_tokens.is_some() {
+        up.usage.to_openai()
+    } else {
+        let done = wire::completion_from_response(up);
+        let chars = serde_json::from_str::<turnout_wire::chat::DeltaView>(&done.message)
+            .map_or(0, |v| v.text_chars());
+        estimate_usage(input.prompt_chars, chars)
+    };
+    let finish = up.stop_reason.as_deref().map(wire::finish_reason);
+    let cost = usage_out(&target.endpoint.pricing, &usage, finish).cost.0;
+    let model = serde_json::to_vec(&target.model_id).unwrap_or_default();
+    let body = turnout_wire::json::splice_object(text, &[("model", &model)], &[])
+        .ok_or_else(|| bad("the answer is not a JSON object".to_owned()))?;
+    Ok(Completed {
+        body,
+        usage,
+        cost,
+        finish_reason: finish,
+    })
+}
+
 /// The per-stream state of an Anthropic event stream; chunks are framed by the shared
-/// [`StreamTranslator`] so identity, usage and the final chunk work as for OpenAI.
+/// [`StreamTranslator`] so identity, usage and the final chunk work as for OpenAI. When the
+/// client spoke Messages, the events themselves are passed on instead.
 #[derive(Debug, Default)]
 pub struct AnthropicStream {
     state: StreamState,
+    passthrough: bool,
 }
 
 impl AnthropicStream {
+    pub fn for_input(input: &ChatInput) -> Self {
+        Self {
+            state: StreamState::default(),
+            passthrough: input.native.is_some(),
+        }
+    }
+
     pub fn translate(
         &mut self,
         t: &mut StreamTranslator,
         data: &str,
         target: &Target,
     ) -> Result<Translated, AttemptError> {
+        if self.passthrough {
+            return self.pass(t, data, target);
+        }
         let step = self.state.on_event(data).map_err(|e| match e {
             StreamError::Malformed(detail) => AttemptError {
                 raw: Some(excerpt(data, 500).into()),
@@ -174,6 +238,72 @@ impl AnthropicStream {
             }
         })
     }
+}
+
+impl AnthropicStream {
+    /// One upstream event, noted for usage, content and finish, and sent on as it came but
+    /// for `message_start`'s model (the `event:` line is its type, as Anthropic writes it).
+    fn pass(
+        &mut self,
+        t: &mut StreamTranslator,
+        data: &str,
+        target: &Target,
+    ) -> Result<Translated, AttemptError> {
+        let step = self.state.on_event(data).map_err(|e| match e {
+            StreamError::Malformed(detail) => AttemptError {
+                raw: Some(excerpt(data, 500).into()),
+                ..AttemptError::new(
+                    FailureClass::BadOutput,
+                    target,
+                    format!("malformed event: {detail}"),
+                )
+            },
+            StreamError::Upstream(detail) => event_error(&detail, target),
+        })?;
+        if let Some(u) = self.state.usage() {
+            t.usage = Some(u);
+        }
+        #[derive(serde::Deserialize)]
+        struct Kind<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        let kind = serde_json::from_str::<Kind>(data)
+            .map(|k| k.kind.into_owned())
+            .unwrap_or_default();
+        let relabeled = match kind.as_str() {
+            "message_start" => relabel_start(data, &target.model_id),
+            _ => None,
+        };
+        let data = relabeled.as_deref().unwrap_or(data.as_bytes());
+        match step {
+            StreamStep::Delta(d) => t.note(d.chars, d.content, d.finish_reason),
+            // An answer that stops without saying why still ended.
+            StreamStep::Stop if !t.finished() => t.note(0, true, Some("stop")),
+            _ => {}
+        }
+        let mut frame = Vec::with_capacity(data.len() + kind.len() + 20);
+        frame.extend_from_slice(b"event: ");
+        frame.extend_from_slice(kind.as_bytes());
+        frame.extend_from_slice(b"\ndata: ");
+        frame.extend_from_slice(data);
+        frame.extend_from_slice(b"\n\n");
+        Ok(Translated::Chunk(Bytes::from(frame)))
+    }
+}
+
+/// `message_start` with `message.model` set to ours.
+fn relabel_start(data: &str, model: &str) -> Option<Vec<u8>> {
+    let spans = turnout_wire::json::member_spans(data)?;
+    let (_, message) = spans.iter().find(|(k, _)| k == "message")?;
+    let model = serde_json::to_vec(model).ok()?;
+    let inner =
+        turnout_wire::json::splice_object(&data[message.clone()], &[("model", &model)], &[])?;
+    let mut out = Vec::with_capacity(data.len() + model.len());
+    out.extend_from_slice(&data.as_bytes()[..message.start]);
+    out.extend_from_slice(&inner);
+    out.extend_from_slice(&data.as_bytes()[message.end..]);
+    Some(out)
 }
 
 /// An `error` event inside a 200 stream, classified as the HTTP error it stands for

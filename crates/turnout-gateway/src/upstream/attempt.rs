@@ -572,7 +572,7 @@ pub async fn open_stream(
         decoder: SseDecoder::new(),
         translator: StreamTranslator::new(ident.clone(), input.prompt_chars),
         dialect: match target.endpoint.provider.kind {
-            ProviderKind::Anthropic => Dialect::Anthropic(AnthropicStream::default()),
+            ProviderKind::Anthropic => Dialect::Anthropic(AnthropicStream::for_input(input)),
             _ => Dialect::OpenAi,
         },
         ready: Vec::new(),

@@ -192,6 +192,22 @@ impl StreamTranslator {
         &self.ident
     }
 
+    /// Notes what an event passed on in the upstream's own dialect carried, as
+    /// [`StreamTranslator::frame_delta`] does for the chunks it frames.
+    pub(super) fn note(
+        &mut self,
+        chars: usize,
+        content: bool,
+        finish_reason: Option<&'static str>,
+    ) {
+        self.completion_chars += chars;
+        self.has_content |= content;
+        if finish_reason.is_some() {
+            self.finish_seen = true;
+            self.finish_reason = finish_reason;
+        }
+    }
+
     /// Frames one chunk with a single choice made by another adapter from its own dialect,
     /// and notes what it carried, as [`StreamTranslator::translate`] does for OpenAI chunks.
     pub(super) fn frame_delta(
@@ -203,12 +219,7 @@ impl StreamTranslator {
         finish_reason: Option<&'static str>,
         native_finish_reason: Option<&str>,
     ) -> Bytes {
-        self.completion_chars += chars;
-        self.has_content |= content;
-        if finish_reason.is_some() {
-            self.finish_seen = true;
-            self.finish_reason = finish_reason;
-        }
+        self.note(chars, content, finish_reason);
         self.ensure_head(target);
         let out = ChatChunk {
             id: &self.ident.id,
