@@ -440,10 +440,13 @@ impl StatusBoard {
             })
             .collect();
         state.unsaved_incidents.extend(closed);
+        let changed = !merged.is_empty();
         merged.append(&mut state.incidents);
         state.incidents = merged;
         drop(state);
-        self.publish(now);
+        if changed {
+            self.publish(now);
+        }
     }
 
     /// Leaves resume the status they last published in an earlier run (maintenance aside: a
@@ -461,6 +464,7 @@ impl StatusBoard {
             ..
         } = &mut *state;
         let mut decisions = Vec::new();
+        let mut changed = false;
         for c in components.iter_mut().filter(|c| c.endpoint.is_some()) {
             let Some(&status) = last.get(&c.id) else {
                 continue;
@@ -476,6 +480,7 @@ impl StatusBoard {
             };
             c.status = status;
             c.updated_at_ms = now;
+            changed = true;
             publishers.insert(c.id.clone(), Publisher::new(status, &self.thresholds));
             // The incident automation starts again from the resumed status, so an outage that
             // persists gets an incident (and its resolution) in this run.
@@ -486,9 +491,13 @@ impl StatusBoard {
         if !decisions.is_empty() {
             apply_decisions(&self.page_id, components, incidents, &decisions);
             unsaved_incidents.extend(decisions.iter().map(|d| d.incident.0));
+            changed = true;
         }
         drop(state);
-        self.publish(now);
+        // The snapshot (and its ETag) changes only when something did.
+        if changed {
+            self.publish(now);
+        }
     }
 
     /// (endpoint key, leaf component id) of every leaf.
