@@ -1533,12 +1533,8 @@ impl StreamState {
         for part in candidate_parts(&chunk) {
             self.reader.read(part, &mut out);
         }
-        let ends = chunk
-            .candidates
-            .first()
-            .is_some_and(|c| c.finish_reason.is_some())
-            || chunk.candidates.is_empty();
-        if ends {
+        // The answer ends here: a call whose arguments were still streaming is complete.
+        if finish_of(&chunk, false).is_some() {
             self.reader.finish_pending(&mut out);
         }
         let finish = finish_of(&chunk, self.reader.tool_calls > 0);
