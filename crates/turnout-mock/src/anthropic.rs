@@ -16,21 +16,19 @@
 //! Requests are read as a JSON tree: this route serves tests, not benchmarks.
 
 use std::fmt::Write as _;
-use std::time::Duration;
 
-use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
-use crate::config::{Fault, MockConfig, MockOverride};
-use crate::handlers::{effective, header_override, json_response, sse_response};
+use crate::config::{MockConfig, MockOverride};
+use crate::dialect::{Dialect, before_answer, respond_json, respond_stream};
+use crate::handlers::{effective, header_override, json_response};
 use crate::reply::{RenderedStream, build_reply, mix};
 use crate::state::MockState;
-use crate::stream::{End, Paced, frames};
 
 const MAX_BODY_BYTES: usize = 64 << 20;
 
@@ -88,7 +86,6 @@ const EMPTY_STREAM: &str = "event: message_stop\ndata: {\"type\":\"message_stop\
 pub(crate) async fn messages(State(state): State<MockState>, request: Request) -> Response {
     let outcome = state.begin();
     let (parts, body) = request.into_parts();
-    let headers = &parts.headers;
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(e) => {
@@ -100,7 +97,7 @@ pub(crate) async fn messages(State(state): State<MockState>, request: Request) -
             );
         }
     };
-    let header = match header_override(headers) {
+    let header = match header_override(&parts.headers) {
         Ok(h) => h,
         Err(message) => {
             outcome.complete();
@@ -121,102 +118,48 @@ pub(crate) async fn messages(State(state): State<MockState>, request: Request) -
         .and_then(|m| serde_json::from_value::<MockOverride>(m).ok());
     let prepared = effective(&state, header, body_override);
     let config: &MockConfig = &prepared.config;
-
-    if matches!(config.fault, Some(Fault::HangBeforeHeaders)) {
-        std::future::pending::<()>().await;
-    }
-    if config.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
-    }
-    if let Some(key) = &config.require_key
-        && !key_matches(headers, key)
-    {
-        outcome.complete();
-        return default_error(StatusCode::UNAUTHORIZED);
-    }
-    if config.fail_rate > 0.0 && state.draw() < config.fail_rate {
-        outcome.complete();
-        return default_error(StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE));
-    }
-    if let Err(message) = validate(&req) {
-        outcome.complete();
-        return invalid(&message);
-    }
-
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("claude-mock")
+        .to_owned();
     let streaming = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
-    match &config.fault {
-        Some(Fault::Status {
-            status,
-            retry_after,
-            body,
-        }) => {
-            outcome.complete();
-            let code = StatusCode::from_u16(*status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let mut response = match body {
-                Some(text) => json_response(code, Bytes::from(text.clone())),
-                None => default_error(code),
-            };
-            if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(*seconds));
-            }
-            return response;
-        }
-        Some(Fault::MalformedJson) => {
-            outcome.complete();
-            return if streaming {
-                sse_response(Body::from(MALFORMED_STREAM))
-            } else {
-                json_response(
-                    StatusCode::OK,
-                    Bytes::from_static(MALFORMED_BODY.as_bytes()),
-                )
-            };
-        }
-        Some(Fault::EmptyBody) => {
-            outcome.complete();
-            return if streaming {
-                sse_response(Body::from(EMPTY_STREAM))
-            } else {
-                json_response(StatusCode::OK, Bytes::new())
-            };
-        }
-        _ => {}
+    let refused = validate(&req).err().map(|message| invalid(&message));
+    let outcome = match before_answer::<Anthropic>(
+        config, &state, &parts, &model, streaming, refused, outcome,
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
+    let answer = answer(config, &req, state.next_id());
+    if streaming {
+        respond_stream(config, outcome, answer.stream())
+    } else {
+        respond_json(config, outcome, Bytes::from(answer.message().to_string()))
+    }
+}
+
+/// The Anthropic dialect: its envelope, `x-api-key`, 529 `overloaded_error` when flaky.
+struct Anthropic;
+
+impl Dialect for Anthropic {
+    const MALFORMED_BODY: &'static str = MALFORMED_BODY;
+    const MALFORMED_STREAM: &'static str = MALFORMED_STREAM;
+    const EMPTY_STREAM: &'static str = EMPTY_STREAM;
+
+    fn error(status: StatusCode, _model: &str) -> Response {
+        default_error(status)
     }
 
-    let answer = answer(config, &req, state.next_id());
-    let cut = match config.fault {
-        Some(Fault::StallAfterChunks { after }) => Some((End::Stall, after)),
-        Some(Fault::DropAfterChunks { after }) => Some((End::Drop, after)),
-        _ => None,
-    };
-    if !streaming {
-        let body = Bytes::from(answer.message().to_string());
-        let Some((end, _)) = cut else {
-            outcome.complete();
-            return json_response(StatusCode::OK, body);
-        };
-        let half = body.slice(..body.len() / 2);
-        let paced = Paced::new(vec![half], Duration::ZERO, end, outcome);
-        let mut response = Response::new(Body::from_stream(paced));
-        response
-            .headers_mut()
-            .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        return response;
+    fn key_rejected(parts: &Parts, key: &str, _model: &str) -> Option<Response> {
+        (!key_matches(&parts.headers, key)).then(|| default_error(StatusCode::UNAUTHORIZED))
     }
-    let rendered = answer.stream();
-    let delay = Duration::from_millis(config.chunk_delay_ms);
-    let (end, upto) = match cut {
-        Some((end, after)) => (end, 1 + after.min(rendered.content)),
-        None => (End::Finish, rendered.ends.len()),
-    };
-    if end == End::Finish && delay.is_zero() {
-        outcome.complete();
-        return sse_response(Body::from(rendered.buf));
+
+    fn overloaded(_model: &str) -> Response {
+        default_error(StatusCode::from_u16(529).unwrap_or(StatusCode::SERVICE_UNAVAILABLE))
     }
-    let frames = frames(&rendered, upto, !delay.is_zero());
-    sse_response(Body::from_stream(Paced::new(frames, delay, end, outcome)))
 }
 
 fn key_matches(headers: &HeaderMap, key: &str) -> bool {

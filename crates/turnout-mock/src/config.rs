@@ -23,7 +23,8 @@ pub struct MockConfig {
     /// A fixed reply text; default: deterministic words derived from the last user message.
     pub reply: Option<String>,
     /// When set, requests must carry `Authorization: Bearer <require_key>` (`x-api-key` on
-    /// the Anthropic route) or get the dialect's 401.
+    /// the Anthropic route, `x-goog-api-key` on Gemini's) or get the dialect's refusal (401;
+    /// Gemini: 400 `API_KEY_INVALID`, 403 without a key).
     pub require_key: Option<String>,
     /// Extra model ids listed by `GET /v1/models` (after the built-in ones).
     pub models: Vec<String>,
@@ -50,8 +51,9 @@ impl Default for MockConfig {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Fault {
-    /// Answer with this status (and `Retry-After` when given). `body` defaults to an OpenAI
-    /// error envelope `{"error":{"message","type","param","code"}}` matching the status.
+    /// Answer with this status (and `Retry-After` when given; on the Gemini route the wait
+    /// goes in the body's `RetryInfo` instead, as Google sends it). `body` defaults to the
+    /// dialect's error envelope matching the status.
     Status {
         status: u16,
         #[serde(default)]

@@ -1,27 +1,29 @@
 //! The HTTP surface of a mock provider: OpenAI's chat completions and models list,
-//! Anthropic's messages (see [`crate::anthropic`]), plus `/_mock/*` control endpoints for
-//! out-of-process use.
+//! Anthropic's messages (see [`crate::anthropic`]), Gemini's generateContent (see
+//! [`crate::gemini`]), plus `/_mock/*` control endpoints for out-of-process use. What happens
+//! around each dialect's answer (faults, latency, keys) is in [`crate::dialect`].
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use serde_json::json;
 
-use crate::config::{Fault, MockConfig, MockOverride, Prepared};
+use crate::config::{MockConfig, MockOverride, Prepared};
+use crate::dialect::{Dialect, before_answer, respond_json, respond_stream};
 use crate::reply::{
     ChatRequest, EMPTY_STREAM, MALFORMED_BODY, MALFORMED_STREAM, Meta, build_reply,
     render_completion, render_stream,
 };
 use crate::state::MockState;
-use crate::stream::{End, Paced, frames};
 
 /// Largest request body accepted.
 const MAX_BODY_BYTES: usize = 64 << 20;
@@ -30,14 +32,17 @@ const MAX_BODY_BYTES: usize = 64 << 20;
 const BUILTIN_MODELS: [&str; 4] = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano", "mock-model"];
 
 /// The mock's routes over `state`: `POST /v1/chat/completions`, `POST /v1/messages`
-/// (Anthropic), `GET /v1/models` (also without the `/v1` prefix), `GET /_mock/stats`, `GET|POST /_mock/config`,
-/// `POST /_mock/reset`.
+/// (Anthropic), `GET /v1/models` (also without the `/v1` prefix),
+/// `POST /v1beta/models/{model}:generateContent|streamGenerateContent` (Gemini, also under
+/// `/v1`), `GET /_mock/stats`, `GET|POST /_mock/config`, `POST /_mock/reset`.
 pub fn router(state: MockState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))
         .route("/v1/messages", post(crate::anthropic::messages))
         .route("/messages", post(crate::anthropic::messages))
+        .route("/v1beta/models/{action}", post(crate::gemini::generate))
+        .route("/v1/models/{action}", post(crate::gemini::generate))
         .route("/v1/models", get(models))
         .route("/models", get(models))
         .route("/_mock/stats", get(stats))
@@ -189,7 +194,6 @@ async fn chat(State(state): State<MockState>, request: Request) -> Response {
     let outcome = state.begin();
     // Taking the request whole avoids the header-map clone of the `HeaderMap` extractor.
     let (parts, body) = request.into_parts();
-    let headers = &parts.headers;
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(body) => body,
         Err(e) => {
@@ -202,7 +206,7 @@ async fn chat(State(state): State<MockState>, request: Request) -> Response {
             );
         }
     };
-    let header = match header_override(headers) {
+    let header = match header_override(&parts.headers) {
         Ok(h) => h,
         Err(message) => {
             outcome.complete();
@@ -222,69 +226,21 @@ async fn chat(State(state): State<MockState>, request: Request) -> Response {
     state.remember_request(body.clone());
     let prepared = effective(&state, header, request.mock.take());
     let config: &MockConfig = &prepared.config;
-
-    if matches!(config.fault, Some(Fault::HangBeforeHeaders)) {
-        // Never answers; dropping this future (the client left) counts a cancellation.
-        std::future::pending::<()>().await;
-    }
-    if config.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(config.latency_ms)).await;
-    }
-    if let Some(key) = &config.require_key
-        && !key_matches(headers, key)
-    {
-        outcome.complete();
-        return default_error(StatusCode::UNAUTHORIZED, request.model());
-    }
-    if config.fail_rate > 0.0 && state.draw() < config.fail_rate {
-        outcome.complete();
-        return default_error(StatusCode::SERVICE_UNAVAILABLE, request.model());
-    }
-
     let streaming = request.stream.unwrap_or(false);
-    match &config.fault {
-        Some(Fault::Status {
-            status,
-            retry_after,
-            body,
-        }) => {
-            outcome.complete();
-            let code = StatusCode::from_u16(*status).unwrap_or_else(|_| {
-                tracing::warn!(status, "mock: invalid fault status, answering 500");
-                StatusCode::INTERNAL_SERVER_ERROR
-            });
-            let mut response = match body {
-                Some(text) => json_response(code, Bytes::from(text.clone())),
-                None => default_error(code, request.model()),
-            };
-            if let Some(seconds) = retry_after {
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(*seconds));
-            }
-            return response;
-        }
-        Some(Fault::MalformedJson) if streaming => {
-            outcome.complete();
-            return sse_response(Body::from(MALFORMED_STREAM));
-        }
-        Some(Fault::MalformedJson) => {
-            outcome.complete();
-            return json_response(
-                StatusCode::OK,
-                Bytes::from_static(MALFORMED_BODY.as_bytes()),
-            );
-        }
-        Some(Fault::EmptyBody) if streaming => {
-            outcome.complete();
-            return sse_response(Body::from(EMPTY_STREAM));
-        }
-        Some(Fault::EmptyBody) => {
-            outcome.complete();
-            return json_response(StatusCode::OK, Bytes::new());
-        }
-        _ => {}
-    }
+    let outcome = match before_answer::<OpenAi>(
+        config,
+        &state,
+        &parts,
+        request.model(),
+        streaming,
+        None,
+        outcome,
+    )
+    .await
+    {
+        Ok(outcome) => outcome,
+        Err(response) => return response,
+    };
 
     let reply = build_reply(config, request.seed(), request.max_tokens());
     let meta = Meta {
@@ -294,39 +250,33 @@ async fn chat(State(state): State<MockState>, request: Request) -> Response {
         fingerprint_json: &prepared.fingerprint_json,
         prompt_tokens: request.prompt_tokens(),
     };
-    let cut = match config.fault {
-        Some(Fault::StallAfterChunks { after }) => Some((End::Stall, after)),
-        Some(Fault::DropAfterChunks { after }) => Some((End::Drop, after)),
-        _ => None,
-    };
+    if streaming {
+        let rendered = render_stream(&meta, &reply, request.include_usage());
+        respond_stream(config, outcome, rendered)
+    } else {
+        respond_json(config, outcome, render_completion(&meta, &reply))
+    }
+}
 
-    if !streaming {
-        let body = render_completion(&meta, &reply);
-        let Some((end, _)) = cut else {
-            outcome.complete();
-            return json_response(StatusCode::OK, body);
-        };
-        // Half of the object, then silence or a cut connection.
-        let half = body.slice(..body.len() / 2);
-        let paced = Paced::new(vec![half], Duration::ZERO, end, outcome);
-        let mut response = Response::new(Body::from_stream(paced));
-        response.headers_mut().insert(CONTENT_TYPE, JSON);
-        return response;
+/// The OpenAI dialect: its error envelope, `Authorization: Bearer`, 503 when flaky.
+struct OpenAi;
+
+impl Dialect for OpenAi {
+    const MALFORMED_BODY: &'static str = MALFORMED_BODY;
+    const MALFORMED_STREAM: &'static str = MALFORMED_STREAM;
+    const EMPTY_STREAM: &'static str = EMPTY_STREAM;
+
+    fn error(status: StatusCode, model: &str) -> Response {
+        default_error(status, model)
     }
 
-    let rendered = render_stream(&meta, &reply, request.include_usage());
-    let delay = Duration::from_millis(config.chunk_delay_ms);
-    let (end, upto) = match cut {
-        // role chunk + `after` content chunks (all of them when there are fewer)
-        Some((end, after)) => (end, 1 + after.min(rendered.content)),
-        None => (End::Finish, rendered.ends.len()),
-    };
-    if end == End::Finish && delay.is_zero() {
-        outcome.complete();
-        return sse_response(Body::from(rendered.buf));
+    fn key_rejected(parts: &Parts, key: &str, model: &str) -> Option<Response> {
+        (!key_matches(&parts.headers, key)).then(|| default_error(StatusCode::UNAUTHORIZED, model))
     }
-    let frames = frames(&rendered, upto, !delay.is_zero());
-    sse_response(Body::from_stream(Paced::new(frames, delay, end, outcome)))
+
+    fn overloaded(model: &str) -> Response {
+        default_error(StatusCode::SERVICE_UNAVAILABLE, model)
+    }
 }
 
 pub(crate) fn sse_response(body: Body) -> Response {

@@ -1,5 +1,5 @@
-//! Mock upstream providers (OpenAI and Anthropic dialects) with fault injection: used by tests, benchmarks and
-//! `serve --demo`. Stands in for step 3 (upstream) of the flow in DESIGN.md §1.
+//! Mock upstream providers (OpenAI, Anthropic and Gemini dialects) with fault injection: used
+//! by tests, benchmarks and `serve --demo`. Stands in for step 3 (upstream) of the flow in DESIGN.md §1.
 //!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
@@ -22,6 +22,10 @@
 //!   signed thinking blocks; see the `anthropic` module for what it answers. Errors use
 //!   Anthropic's envelope; `require_key` is checked against `x-api-key`; a flaky mock answers
 //!   529 `overloaded_error`.
+//! - `POST /v1beta/models/{model}:generateContent` and `:streamGenerateContent?alt=sse`:
+//!   Gemini, with function calls and thought signatures; see the `gemini` module. Errors use
+//!   Google's envelope; `require_key` is checked against `x-goog-api-key` (or `?key=`); a
+//!   flaky mock answers 503 `UNAVAILABLE`; a 429 fault's wait is in `RetryInfo`.
 //! - `GET /v1/models`: an OpenAI model list.
 //! - `GET /_mock/stats`, `GET|POST /_mock/config`, `POST /_mock/reset`: control from another
 //!   process (benchmarks, e2e).
@@ -33,6 +37,8 @@
 mod anthropic;
 pub mod cli;
 mod config;
+mod dialect;
+mod gemini;
 mod handlers;
 mod reply;
 mod server;

@@ -76,6 +76,11 @@ impl MockServer {
         format!("http://{}/v1", self.addr)
     }
 
+    /// `http://127.0.0.1:PORT/v1beta`, as a Gemini provider's `base_url`.
+    pub fn gemini_base_url(&self) -> String {
+        format!("http://{}/v1beta", self.addr)
+    }
+
     pub fn state(&self) -> &MockState {
         &self.state
     }

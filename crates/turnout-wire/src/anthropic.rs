@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::chat::{CompletionTokensDetails, PromptTokensDetails, Usage};
+pub use crate::translate::{ChunkDelta, Completion, StreamStep};
 
 pub mod ingress;
 
@@ -898,16 +899,6 @@ struct OutMessage<'a> {
     tool_calls: Vec<OutToolCall<'a>>,
 }
 
-/// What a non-streaming answer becomes in OpenAI terms.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Completion {
-    /// The `choices[0].message` object, as JSON text.
-    pub message: String,
-    pub finish_reason: Option<&'static str>,
-    pub native_finish_reason: Option<String>,
-    pub usage: Usage,
-}
-
 pub fn completion_from_response(r: &MessagesResponse) -> Completion {
     let mut text: Option<String> = None;
     let mut reasoning: Option<String> = None;
@@ -964,28 +955,6 @@ pub fn completion_from_response(r: &MessagesResponse) -> Completion {
 }
 
 // ---- Anthropic stream → OpenAI chunk deltas ----
-
-/// What one upstream event means for the OpenAI stream.
-#[derive(Debug, Clone, PartialEq)]
-pub enum StreamStep {
-    /// Nothing to send (ping, block stop, unknown events, …).
-    Nothing,
-    /// One chunk: `choices[0]` with this delta (JSON text) and finish reason.
-    Delta(ChunkDelta),
-    /// `message_stop`: the answer is complete.
-    Stop,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ChunkDelta {
-    pub delta: String,
-    pub finish_reason: Option<&'static str>,
-    pub native_finish_reason: Option<String>,
-    /// Carries generated output (text, reasoning, a tool call, a finish): binds the stream.
-    pub content: bool,
-    /// Characters generated, for usage estimates when the upstream reports none.
-    pub chars: usize,
-}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StreamError {

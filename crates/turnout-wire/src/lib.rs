@@ -1,8 +1,10 @@
-//! Wire formats, no IO: OpenRouter/OpenAI chat types, Anthropic Messages and its
-//! translation, the error envelope, SSE.
+//! Wire formats, no IO: OpenRouter/OpenAI chat types, Anthropic Messages and Gemini
+//! generateContent with their translations, the error envelope, SSE.
 
 pub mod anthropic;
 pub mod chat;
 pub mod error;
+pub mod gemini;
 pub mod json;
 pub mod sse;
+pub mod translate;

@@ -1,6 +1,6 @@
 //! `serve --demo`: three in-process mock providers (fast, flaky, slow; the fast one also speaks
-//! Anthropic's dialect) and a catalog over them, so a new user can curl a working gateway
-//! seconds after building, with no file and no network.
+//! Anthropic's and Gemini's dialects) and a catalog over them, so a new user can curl a working
+//! gateway seconds after building, with no file and no network.
 
 use std::net::SocketAddr;
 
@@ -41,7 +41,12 @@ pub async fn start() -> anyhow::Result<(Config, DemoMocks)> {
     })
     .await
     .context("starting the slow mock provider")?;
-    let toml = demo_toml(&fast.base_url(), &flaky.base_url(), &slow.base_url());
+    let toml = demo_toml(
+        &fast.base_url(),
+        &flaky.base_url(),
+        &slow.base_url(),
+        &fast.gemini_base_url(),
+    );
     let config = turnout_config::load_str(&toml, "<demo>").map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((
         config,
@@ -51,7 +56,7 @@ pub async fn start() -> anyhow::Result<(Config, DemoMocks)> {
     ))
 }
 
-fn demo_toml(fast: &str, flaky: &str, slow: &str) -> String {
+fn demo_toml(fast: &str, flaky: &str, slow: &str, fast_gemini: &str) -> String {
     format!(
         r#"
 [server]
@@ -85,6 +90,15 @@ slug = "anthropic-mock"
 name = "Anthropic Mock"
 kind = "anthropic"
 base_url = "{fast}"
+api_key = "demo"
+
+# The fast mock in Google's Gemini dialect (generateContent): tool calls, thought signatures
+# and usage are translated both ways.
+[[providers]]
+slug = "gemini-mock"
+name = "Gemini Mock"
+kind = "gemini"
+base_url = "{fast_gemini}"
 api_key = "demo"
 
 # Served by the flaky provider first (it is cheaper); when it fails, Turnout falls over to the
@@ -140,6 +154,17 @@ context_length = 200000
   completion_price = "0.000015"
   max_completion_tokens = 8192
 
+[[models]]
+id = "demo/gemini"
+name = "Demo: Gemini-style (Gemini dialect)"
+context_length = 1048576
+  [[models.endpoints]]
+  provider = "gemini-mock"
+  upstream_model = "gemini-mock"
+  prompt_price = "0.0000003"
+  completion_price = "0.0000025"
+  max_completion_tokens = 8192
+
 # Any "mock/<name>" goes to the fast provider as upstream model "<name>".
 [[models]]
 id = "mock/*"
@@ -169,9 +194,12 @@ mod tests {
             "http://127.0.0.1:1/v1",
             "http://127.0.0.1:2/v1",
             "http://127.0.0.1:3/v1",
+            "http://127.0.0.1:1/v1beta",
         );
         let config = turnout_config::load_str(&toml, "<demo>").expect("valid demo config");
-        assert_eq!(config.models.len(), 5);
-        assert_eq!(config.providers.len(), 4);
+        assert_eq!(config.models.len(), 6);
+        assert_eq!(config.providers.len(), 5);
+        // The demo's catalog must build: every provider kind it uses is supported.
+        turnout_gateway::routing::catalog::Catalog::build(&config).expect("demo catalog");
     }
 }

@@ -16,7 +16,7 @@ use crate::upstream::client::build_client;
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error(
-        "provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included, or kind = \"anthropic\")"
+        "provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included, kind = \"anthropic\" or kind = \"gemini\")"
     )]
     UnsupportedKind { slug: String, kind: String },
     #[error("provider `{slug}`: `{url}` is not a valid URL")]
@@ -43,7 +43,8 @@ pub struct Provider {
     /// Without a trailing slash; the adapter appends the path.
     pub base_url: String,
     /// Where the adapter posts a chat: `{base_url}/chat/completions`, or `{base_url}/messages`
-    /// for Anthropic; parsed once (parsing a URL per request is measurable).
+    /// for Anthropic; parsed once (parsing a URL per request is measurable). For Gemini,
+    /// whose path names the model, `{base_url}/models`, which the adapter extends.
     pub chat_uri: http::Uri,
     /// Every header sent on every request: authorization (marked sensitive) and the
     /// configured extras, built once.
@@ -149,7 +150,10 @@ impl Catalog {
         let mut providers = HashMap::new();
         let mut provider_list = Vec::new();
         for p in &config.providers {
-            if !matches!(p.kind, ProviderKind::Openai | ProviderKind::Anthropic) {
+            if !matches!(
+                p.kind,
+                ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Gemini
+            ) {
                 let kind = format!("{:?}", p.kind).to_lowercase();
                 return Err(CatalogError::UnsupportedKind {
                     slug: p.slug.clone(),
@@ -164,6 +168,7 @@ impl Catalog {
             let base_url = p.base_url.trim_end_matches('/').to_owned();
             let chat = match p.kind {
                 ProviderKind::Anthropic => format!("{base_url}/messages"),
+                ProviderKind::Gemini => format!("{base_url}/models"),
                 _ => format!("{base_url}/chat/completions"),
             };
             let chat_uri: http::Uri = chat.parse().map_err(|_| CatalogError::Url {
@@ -268,6 +273,10 @@ fn provider_headers(
         let (name, value) = match kind {
             ProviderKind::Anthropic => (
                 http::HeaderName::from_static("x-api-key"),
+                key.expose_secret().to_owned(),
+            ),
+            ProviderKind::Gemini => (
+                http::HeaderName::from_static("x-goog-api-key"),
                 key.expose_secret().to_owned(),
             ),
             _ => (

@@ -9,12 +9,11 @@
 
 use bytes::Bytes;
 use http_body_util::Full;
-use serde_json::value::RawValue;
 use turnout_wire::anthropic::{
     self as wire, ErrorDetail, MessagesResponse, RequestOptions, StreamError, StreamState,
-    StreamStep,
 };
-use turnout_wire::chat::{ChatResult, ResultChoice};
+
+use turnout_wire::translate::StreamStep;
 
 use super::attempt::{AttemptError, Completed, FailureClass, classify_status, excerpt};
 use super::openai::{StreamTranslator, Translated};
@@ -63,19 +62,7 @@ pub fn request(
 }
 
 fn translated_body(target: &Target, input: &ChatInput, stream: bool) -> Result<Vec<u8>, String> {
-    // The forwarded members are the client's own JSON, so they parse; `reasoning` is kept
-    // apart from them because OpenAI-compatible upstreams must not get it.
-    let mut text = Vec::with_capacity(input.forward.len() + 2);
-    text.push(b'{');
-    text.extend_from_slice(&input.forward);
-    text.push(b'}');
-    let mut body: serde_json::Map<String, serde_json::Value> =
-        serde_json::from_slice(&text).map_err(|e| format!("request body: {e}"))?;
-    if let Some(r) = &input.reasoning
-        && let Ok(v) = serde_json::from_str(r)
-    {
-        body.insert("reasoning".to_owned(), v);
-    }
+    let body = super::translating::chat_body(input)?;
     let opts = RequestOptions {
         model: &target.upstream_model,
         default_max_tokens: target
@@ -111,41 +98,7 @@ pub fn render_completion(
     }
     let done = wire::completion_from_response(&up);
     let reported = up.usage.input_tokens.is_some() || up.usage.output_tokens.is_some();
-    let usage = if reported {
-        done.usage
-    } else {
-        let chars = serde_json::from_str::<turnout_wire::chat::DeltaView>(&done.message)
-            .map_or(0, |v| v.text_chars());
-        estimate_usage(input.prompt_chars, chars)
-    };
-    let message = RawValue::from_string(done.message)
-        .map_err(|e| bad(format!("cannot render the message: {e}")))?;
-    let finish = done.finish_reason;
-    let usage_json = usage_out(&target.endpoint.pricing, &usage, finish);
-    let cost = usage_json.cost.0;
-    let result = ChatResult {
-        id: &ident.id,
-        provider: &target.endpoint.provider.name,
-        model: &target.model_id,
-        object: "chat.completion",
-        created: ident.created,
-        choices: vec![ResultChoice {
-            index: 0,
-            logprobs: None,
-            finish_reason: finish,
-            native_finish_reason: done.native_finish_reason.map(Into::into),
-            message: &message,
-        }],
-        system_fingerprint: None,
-        service_tier: None,
-        usage: usage_json,
-    };
-    Ok(Completed {
-        body: result.to_json(),
-        usage,
-        cost,
-        finish_reason: finish,
-    })
+    super::translating::completion(done, reported, target, input, ident)
 }
 
 /// The upstream's own answer to a `/messages` client, with our model id in it; usage and
@@ -220,23 +173,7 @@ impl AnthropicStream {
         if let Some(u) = self.state.usage() {
             t.usage = Some(u);
         }
-        Ok(match step {
-            StreamStep::Nothing => Translated::Nothing,
-            StreamStep::Stop => Translated::Done,
-            StreamStep::Delta(d) => {
-                let delta = RawValue::from_string(d.delta).map_err(|e| {
-                    AttemptError::new(FailureClass::BadOutput, target, e.to_string())
-                })?;
-                Translated::Chunk(t.frame_delta(
-                    target,
-                    &delta,
-                    d.chars,
-                    d.content,
-                    d.finish_reason,
-                    d.native_finish_reason.as_deref(),
-                ))
-            }
-        })
+        super::translating::stream_step(t, step, target)
     }
 }
 

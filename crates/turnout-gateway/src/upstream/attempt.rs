@@ -15,6 +15,7 @@ use turnout_wire::error::ErrorType;
 use turnout_wire::sse::SseDecoder;
 
 use super::anthropic::{self, AnthropicStream};
+use super::gemini::{self, GeminiStream};
 use super::openai::{self, StreamTranslator, Translated};
 use crate::egress::ResponseIdentity;
 use crate::ingress::parse::ChatInput;
@@ -308,6 +309,7 @@ fn upstream_request(
 ) -> Result<http::Request<http_body_util::Full<Bytes>>, AttemptError> {
     match target.endpoint.provider.kind {
         ProviderKind::Anthropic => anthropic::request(target, input, stream),
+        ProviderKind::Gemini => gemini::request(target, input, stream),
         _ => Ok(openai::request(target, input, stream)),
     }
 }
@@ -343,6 +345,9 @@ async fn error_from_response(target: &Target, resp: http::Response<Incoming>) ->
     err.upstream_status = Some(status);
     err.raw = (!text.is_empty()).then(|| excerpt(&text, 2000).into());
     err.retry_after = wait;
+    if target.endpoint.provider.kind == ProviderKind::Gemini {
+        gemini::refine_error(&mut err, &text);
+    }
     err
 }
 
@@ -385,6 +390,7 @@ pub async fn complete(
     })??;
     match target.endpoint.provider.kind {
         ProviderKind::Anthropic => anthropic::render_completion(&body, target, input, ident),
+        ProviderKind::Gemini => gemini::render_completion(&body, target, input, ident),
         _ => openai::render_completion(&body, target, input, ident),
     }
 }
@@ -423,6 +429,7 @@ pub struct BoundStream {
 enum Dialect {
     OpenAi,
     Anthropic(AnthropicStream),
+    Gemini(GeminiStream),
 }
 
 /// One attempt, as `openrouter_metadata.attempts[]` and generation records report it.
@@ -480,6 +487,7 @@ impl BoundStream {
         match &mut self.dialect {
             Dialect::OpenAi => self.translator.translate(data, &self.target),
             Dialect::Anthropic(a) => a.translate(&mut self.translator, data, &self.target),
+            Dialect::Gemini(g) => g.translate(&mut self.translator, data, &self.target),
         }
     }
 
@@ -573,6 +581,7 @@ pub async fn open_stream(
         translator: StreamTranslator::new(ident.clone(), input.prompt_chars),
         dialect: match target.endpoint.provider.kind {
             ProviderKind::Anthropic => Dialect::Anthropic(AnthropicStream::for_input(input)),
+            ProviderKind::Gemini => Dialect::Gemini(GeminiStream::default()),
             _ => Dialect::OpenAi,
         },
         ready: Vec::new(),

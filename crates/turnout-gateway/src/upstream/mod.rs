@@ -5,4 +5,6 @@ pub mod anthropic;
 pub mod attempt;
 pub mod client;
 pub mod fallback;
+pub mod gemini;
 pub mod openai;
+mod translating;
