@@ -356,16 +356,8 @@ pub struct MessageDeltaBody {
 
 // ---- OpenAI request → Anthropic ----
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TranslateError {
-    /// The request cannot be expressed for Anthropic: the client's fault (a 400).
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn invalid(msg: impl Into<String>) -> TranslateError {
-    TranslateError::Invalid(msg.into())
-}
+pub use crate::translate::TranslateError;
+use crate::translate::{assistant_tool_calls, invalid};
 
 /// What the translation needs besides the request body.
 #[derive(Debug, Clone, Copy)]
@@ -753,37 +745,13 @@ fn assistant_blocks(m: &Value, i: usize) -> Result<Vec<Block>, TranslateError> {
         i,
         true,
     )?);
-    if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
-        for (j, call) in calls.iter().enumerate() {
-            let id = call.get("id").and_then(Value::as_str).ok_or_else(|| {
-                invalid(format!("`messages[{i}].tool_calls[{j}].id` is required"))
-            })?;
-            let f = call.get("function").unwrap_or(&Value::Null);
-            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
-                invalid(format!(
-                    "`messages[{i}].tool_calls[{j}].function.name` is required"
-                ))
-            })?;
-            let arguments = f.get("arguments").and_then(Value::as_str).unwrap_or("");
-            let input = if arguments.trim().is_empty() {
-                json!({})
-            } else {
-                match serde_json::from_str::<Value>(arguments) {
-                    Ok(v @ Value::Object(_)) => v,
-                    _ => {
-                        return Err(invalid(format!(
-                            "`messages[{i}].tool_calls[{j}].function.arguments` must be a JSON object"
-                        )));
-                    }
-                }
-            };
-            out.push(Block::ToolUse {
-                id: id.to_owned(),
-                name: name.to_owned(),
-                input,
-                cache_control: None,
-            });
-        }
+    for call in assistant_tool_calls(m, i)? {
+        out.push(Block::ToolUse {
+            id: call.id.to_owned(),
+            name: call.name.to_owned(),
+            input: call.arguments,
+            cache_control: None,
+        });
     }
     Ok(out)
 }

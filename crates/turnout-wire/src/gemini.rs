@@ -469,16 +469,8 @@ fn parse_duration(v: &Value) -> Option<Duration> {
 
 // ---- OpenAI request → Gemini ----
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TranslateError {
-    /// The request cannot be expressed for Gemini: the client's fault (a 400).
-    #[error("{0}")]
-    Invalid(String),
-}
-
-fn invalid(msg: impl Into<String>) -> TranslateError {
-    TranslateError::Invalid(msg.into())
-}
+pub use crate::translate::TranslateError;
+use crate::translate::{assistant_tool_calls, invalid};
 
 /// A translated request, and what had to be left out of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -962,45 +954,22 @@ fn model_parts(m: &Value, i: usize) -> Result<Vec<Part>, TranslateError> {
         true,
         &mut Vec::new(),
     )?);
-    if let Some(calls) = m.get("tool_calls").and_then(Value::as_array) {
-        for (j, call) in calls.iter().enumerate() {
-            let id = call.get("id").and_then(Value::as_str).ok_or_else(|| {
-                invalid(format!("`messages[{i}].tool_calls[{j}].id` is required"))
-            })?;
-            let f = call.get("function").unwrap_or(&Value::Null);
-            let name = f.get("name").and_then(Value::as_str).ok_or_else(|| {
-                invalid(format!(
-                    "`messages[{i}].tool_calls[{j}].function.name` is required"
-                ))
-            })?;
-            let arguments = f.get("arguments").and_then(Value::as_str).unwrap_or("");
-            let args = if arguments.trim().is_empty() {
-                json!({})
-            } else {
-                match serde_json::from_str::<Value>(arguments) {
-                    Ok(v @ Value::Object(_)) => v,
-                    _ => {
-                        return Err(invalid(format!(
-                            "`messages[{i}].tool_calls[{j}].function.arguments` must be a JSON object"
-                        )));
-                    }
-                }
-            };
-            out.push(Part {
-                function_call: Some(FunctionCall {
-                    id: (!is_synthetic(id)).then(|| id.to_owned()),
-                    name: Some(name.to_owned()),
-                    args: Some(args),
-                    ..FunctionCall::default()
-                }),
-                thought_signature: replay
-                    .by_call
-                    .iter()
-                    .find(|(call, _)| call == id)
-                    .map(|(_, sig)| sig.clone()),
-                ..Part::default()
-            });
-        }
+    for call in assistant_tool_calls(m, i)? {
+        let (id, name, args) = (call.id, call.name, call.arguments);
+        out.push(Part {
+            function_call: Some(FunctionCall {
+                id: (!is_synthetic(id)).then(|| id.to_owned()),
+                name: Some(name.to_owned()),
+                args: Some(args),
+                ..FunctionCall::default()
+            }),
+            thought_signature: replay
+                .by_call
+                .iter()
+                .find(|(call, _)| call == id)
+                .map(|(_, sig)| sig.clone()),
+            ..Part::default()
+        });
     }
     // Signatures that came on text go back on the text (the last text part: a streamed answer
     // sends them on a trailing empty part, which is the same text once joined).

@@ -81,15 +81,8 @@ pub fn render_completion(
     input: &ChatInput,
     ident: &ResponseIdentity,
 ) -> Result<Completed, AttemptError> {
-    let bad = |detail: String| AttemptError {
-        raw: Some(excerpt(&String::from_utf8_lossy(body), 500).into()),
-        ..AttemptError::new(FailureClass::BadOutput, target, detail)
-    };
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(bad("empty body".to_owned()));
-    }
-    let up: MessagesResponse =
-        serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let bad = |detail: String| super::translating::bad_output(body, target, detail);
+    let up: MessagesResponse = super::translating::parse_answer(body, target)?;
     if up.content.is_empty() && up.stop_reason.is_none() {
         return Err(bad("no content and no stop reason in the answer".to_owned()));
     }
@@ -159,14 +152,11 @@ impl AnthropicStream {
             return self.pass(t, data, target);
         }
         let step = self.state.on_event(data).map_err(|e| match e {
-            StreamError::Malformed(detail) => AttemptError {
-                raw: Some(excerpt(data, 500).into()),
-                ..AttemptError::new(
-                    FailureClass::BadOutput,
-                    target,
-                    format!("malformed event: {detail}"),
-                )
-            },
+            StreamError::Malformed(detail) => super::translating::bad_output(
+                data.as_bytes(),
+                target,
+                format!("malformed event: {detail}"),
+            ),
             StreamError::Upstream(detail) => event_error(&detail, target),
         })?;
         // Usage is cumulative: the latest report is the one that counts.
@@ -187,14 +177,11 @@ impl AnthropicStream {
         target: &Target,
     ) -> Result<Translated, AttemptError> {
         let step = self.state.on_event(data).map_err(|e| match e {
-            StreamError::Malformed(detail) => AttemptError {
-                raw: Some(excerpt(data, 500).into()),
-                ..AttemptError::new(
-                    FailureClass::BadOutput,
-                    target,
-                    format!("malformed event: {detail}"),
-                )
-            },
+            StreamError::Malformed(detail) => super::translating::bad_output(
+                data.as_bytes(),
+                target,
+                format!("malformed event: {detail}"),
+            ),
             StreamError::Upstream(detail) => event_error(&detail, target),
         })?;
         if let Some(u) = self.state.usage() {

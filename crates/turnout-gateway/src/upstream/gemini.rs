@@ -82,15 +82,8 @@ pub fn render_completion(
     input: &ChatInput,
     ident: &ResponseIdentity,
 ) -> Result<Completed, AttemptError> {
-    let bad = |detail: String| AttemptError {
-        raw: Some(excerpt(&String::from_utf8_lossy(body), 500).into()),
-        ..AttemptError::new(FailureClass::BadOutput, target, detail)
-    };
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Err(bad("empty body".to_owned()));
-    }
-    let up: GenerateContentResponse =
-        serde_json::from_slice(body).map_err(|e| bad(format!("malformed JSON: {e}")))?;
+    let bad = |detail: String| super::translating::bad_output(body, target, detail);
+    let up: GenerateContentResponse = super::translating::parse_answer(body, target)?;
     if let Some(e) = &up.error {
         return Err(google_error(e, e.code, target));
     }
@@ -128,14 +121,11 @@ impl GeminiStream {
         target: &Target,
     ) -> Result<Translated, AttemptError> {
         let step = self.state.on_event(data).map_err(|e| match e {
-            StreamError::Malformed(detail) => AttemptError {
-                raw: Some(excerpt(data, 500).into()),
-                ..AttemptError::new(
-                    FailureClass::BadOutput,
-                    target,
-                    format!("malformed chunk: {detail}"),
-                )
-            },
+            StreamError::Malformed(detail) => super::translating::bad_output(
+                data.as_bytes(),
+                target,
+                format!("malformed chunk: {detail}"),
+            ),
             StreamError::Upstream(e) => google_error(&e, e.code, target),
         })?;
         // Every chunk carries running counts: the latest is the one that counts.

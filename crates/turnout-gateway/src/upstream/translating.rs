@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 use turnout_wire::chat::{ChatResult, DeltaView, ResultChoice};
 use turnout_wire::translate::{Completion, StreamStep};
 
-use super::attempt::{AttemptError, Completed, FailureClass};
+use super::attempt::{AttemptError, Completed, FailureClass, excerpt};
 use super::openai::{StreamTranslator, Translated};
 use crate::accounting::cost::{estimate_usage, usage_out};
 use crate::egress::ResponseIdentity;
@@ -106,4 +106,24 @@ pub(super) fn stream_step(
             ))
         }
     })
+}
+
+/// A bad-output error quoting the start of the upstream's body.
+pub(super) fn bad_output(body: &[u8], target: &Target, detail: String) -> AttemptError {
+    AttemptError {
+        raw: Some(excerpt(&String::from_utf8_lossy(body), 500).into()),
+        ..AttemptError::new(FailureClass::BadOutput, target, detail)
+    }
+}
+
+/// The upstream's JSON answer; an empty or malformed body is bad output.
+pub(super) fn parse_answer<'a, T: serde::Deserialize<'a>>(
+    body: &'a [u8],
+    target: &Target,
+) -> Result<T, AttemptError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Err(bad_output(body, target, "empty body".to_owned()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| bad_output(body, target, format!("malformed JSON: {e}")))
 }
