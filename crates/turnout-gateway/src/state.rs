@@ -9,6 +9,7 @@ use crate::accounting::Accounts;
 use crate::health::Health;
 use crate::routing::sticky::StickyTable;
 use crate::status::board::StatusBoard;
+use crate::status::settings::StatusSettings;
 
 use crate::ingress::auth::Authenticator;
 use crate::routing::catalog::{Catalog, CatalogError};
@@ -25,6 +26,8 @@ pub struct Runtime {
     pub loaded_at: u64,
     /// The status page's name (`[status] name`, default "Turnout").
     pub status_name: String,
+    /// `[status]`: thresholds, incident rules, maintenance, alerts.
+    pub status: Arc<StatusSettings>,
 }
 
 impl Runtime {
@@ -34,13 +37,8 @@ impl Runtime {
             auth: Authenticator::from_config(&config.auth),
             max_body_bytes: config.server.max_body_bytes,
             routing: config.routing.clone(),
-            status_name: config
-                .status
-                .as_ref()
-                .and_then(|s| s.get("name"))
-                .and_then(|n| n.as_str())
-                .unwrap_or("Turnout")
-                .to_owned(),
+            status_name: config.status.name.clone(),
+            status: Arc::new(StatusSettings::from_config(&config.status)),
             loaded_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -68,6 +66,7 @@ impl AppState {
         let health = Arc::new(Health::new(runtime.routing.breaker.clone()));
         let status = Arc::new(StatusBoard::new("turnout", &runtime.status_name));
         status.sync_catalog(&runtime.catalog);
+        status.apply_settings((*runtime.status).clone());
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(crate::status::board::run(
                 Arc::downgrade(&status),
@@ -111,6 +110,7 @@ impl AppState {
             .health
             .set_config(runtime.routing.breaker.clone());
         self.inner.status.sync_catalog(&runtime.catalog);
+        self.inner.status.apply_settings((*runtime.status).clone());
         self.inner.runtime.store(Arc::new(runtime));
     }
 }

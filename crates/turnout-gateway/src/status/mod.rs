@@ -2,4 +2,7 @@
 
 pub mod board;
 pub mod derive;
+pub mod events;
+pub mod maintenance;
 pub mod page;
+pub mod settings;
