@@ -46,6 +46,10 @@ fn status_admin_routes() -> Router<AppState> {
             "/admin/status/components/{id}/override",
             axum::routing::put(status_admin::set_override).delete(status_admin::clear_override),
         )
+        .route(
+            "/admin/status/channels/{id}/test",
+            post(status_admin::test_channel),
+        )
 }
 
 /// The whole HTTP surface. `/v1/...` mirrors `/api/v1/...` so OpenAI SDKs work with either

@@ -8,6 +8,7 @@ use turnout_config::{Config, RoutingConfig};
 use crate::accounting::Accounts;
 use crate::health::Health;
 use crate::routing::sticky::StickyTable;
+use crate::status::alerts::Alerts;
 use crate::status::board::StatusBoard;
 use crate::status::settings::StatusSettings;
 
@@ -59,6 +60,7 @@ struct Inner {
     sticky: Arc<StickyTable>,
     accounts: Arc<Accounts>,
     status: Arc<StatusBoard>,
+    alerts: Arc<Alerts>,
 }
 
 impl AppState {
@@ -67,8 +69,14 @@ impl AppState {
         let status = Arc::new(StatusBoard::new("turnout", &runtime.status_name));
         status.sync_catalog(&runtime.catalog);
         status.apply_settings((*runtime.status).clone());
+        let alerts = Arc::new(Alerts::new(&runtime.status));
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(crate::status::board::run(
+                Arc::downgrade(&status),
+                health.clone(),
+            ));
+            rt.spawn(crate::status::alerts::run(
+                alerts.clone(),
                 Arc::downgrade(&status),
                 health.clone(),
             ));
@@ -80,6 +88,7 @@ impl AppState {
                 sticky: Arc::new(StickyTable::default()),
                 accounts,
                 status,
+                alerts,
             }),
         }
     }
@@ -94,6 +103,10 @@ impl AppState {
 
     pub fn status(&self) -> &Arc<StatusBoard> {
         &self.inner.status
+    }
+
+    pub fn alerts(&self) -> &Arc<Alerts> {
+        &self.inner.alerts
     }
 
     pub fn accounts(&self) -> &Arc<Accounts> {
@@ -111,6 +124,7 @@ impl AppState {
             .set_config(runtime.routing.breaker.clone());
         self.inner.status.sync_catalog(&runtime.catalog);
         self.inner.status.apply_settings((*runtime.status).clone());
+        self.inner.alerts.apply(&runtime.status);
         self.inner.runtime.store(Arc::new(runtime));
     }
 }

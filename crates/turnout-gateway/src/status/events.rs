@@ -19,6 +19,8 @@ pub enum EventKind {
     MaintenanceStarted,
     MaintenanceCompleted,
     SloBurnRate,
+    /// A test notification sent from the admin API; no rule hears it.
+    Test,
 }
 
 impl EventKind {
@@ -34,6 +36,7 @@ impl EventKind {
             EventKind::MaintenanceStarted => "maintenance.started",
             EventKind::MaintenanceCompleted => "maintenance.completed",
             EventKind::SloBurnRate => "slo.burn_rate",
+            EventKind::Test => "alert.test",
         }
     }
 }

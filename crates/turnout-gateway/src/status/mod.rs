@@ -1,5 +1,6 @@
 //! Health you can see: component status derived from live traffic and probes, published for the status page.
 
+pub mod alerts;
 pub mod board;
 pub mod derive;
 pub mod events;

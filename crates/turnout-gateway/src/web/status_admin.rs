@@ -27,6 +27,7 @@ use turnout_store::clock;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use crate::status::alerts::TestError;
 use crate::status::board::{
     IncidentControl, MaintenanceError, MaintenanceView, OperatorError, OverrideView, component_id,
 };
@@ -426,4 +427,23 @@ pub async fn clear_override(
     board.clear_override(&id)?;
     board.evaluate(state.health());
     Ok(Json(overrides_json(&board.overrides())))
+}
+
+/// `POST /admin/status/channels/{id}/test`: one attempt now; `{"data": {"delivered": true}}`
+/// or the reason it failed.
+pub async fn test_channel(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    management(&state, &headers).await?;
+    match state.alerts().test_channel(&id, state.status()).await {
+        Ok(()) => Ok(Json(json!({"data": {"channel": id, "delivered": true}}))),
+        Err(TestError::NoChannel(_)) => Err(ApiError::NotFound {
+            message: format!("no alert channel `{id}`"),
+        }),
+        Err(TestError::Failed(why)) => Ok(Json(
+            json!({"data": {"channel": id, "delivered": false, "error": why}}),
+        )),
+    }
 }

@@ -192,6 +192,19 @@ impl StatusBoard {
         self.outbox_ready.notify_one();
     }
 
+    /// Every model component with its health key, as alert targets (the SLO engine's list).
+    pub fn leaf_targets(&self) -> Vec<(String, Target)> {
+        let state = self.lock();
+        state
+            .components
+            .iter()
+            .filter_map(|c| {
+                let key = c.endpoint.as_deref()?;
+                Some((key.to_owned(), target(c, &state.components)))
+            })
+            .collect()
+    }
+
     /// Takes every queued event, oldest first.
     pub fn drain_events(&self) -> Vec<StatusEvent> {
         let mut outbox = self.outbox.lock().unwrap_or_else(|p| p.into_inner());
