@@ -172,16 +172,20 @@ impl Alerts {
                 .all(|t| board.maintenance_suppresses(&t.id, now))
     }
 
-    /// SLO burn-rate events of this minute, when a rule listens to them.
+    /// SLO burn-rate events, when a rule listens to them: once a minute, and at once when a
+    /// component's status changed (when a burn is most likely to start or stop).
     fn burn_events(
         &self,
         state: &mut State,
         board: &StatusBoard,
         health: &Health,
         now: u64,
+        status_changed: bool,
     ) -> Vec<StatusEvent> {
         let minute = now / 60_000;
-        if state.slo_minute == Some(minute) || !state.engine.listens_to(EventKind::SloBurnRate) {
+        if (state.slo_minute == Some(minute) && !status_changed)
+            || !state.engine.listens_to(EventKind::SloBurnRate)
+        {
             return Vec::new();
         }
         state.slo_minute = Some(minute);
@@ -226,7 +230,10 @@ impl Alerts {
         let mut notifications = Vec::new();
         {
             let mut state = self.lock();
-            let burns = self.burn_events(&mut state, board, health, now);
+            let status_changed = events
+                .iter()
+                .any(|e| e.kind == EventKind::ComponentStatusChanged);
+            let burns = self.burn_events(&mut state, board, health, now, status_changed);
             for e in events.into_iter().chain(burns) {
                 let held = Self::suppressed(board, &e, now);
                 notifications.extend(state.engine.on_event(e, now, held));
