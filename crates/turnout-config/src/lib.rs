@@ -6,9 +6,11 @@
 //! error lists every problem as `FILE:LINE:COL: FIELD: MESSAGE`.
 
 mod doc;
+mod duration;
 mod error;
 mod interpolate;
 mod price;
+mod status;
 mod strict;
 mod typed;
 mod types;
@@ -19,7 +21,9 @@ use std::path::Path;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+pub use duration::{format_duration, parse_duration, parse_recurrence, parse_rfc3339_ms};
 pub use error::{ConfigErrors, ConfigProblem};
+pub use status::*;
 pub use types::*;
 
 use doc::{Doc, FieldPath};

@@ -9,6 +9,8 @@ use secrecy::ExposeSecret;
 
 use super::*;
 
+mod status;
+
 fn env(name: &str) -> Option<String> {
     match name {
         "TURNOUT_CFG_TEST_API_KEY" => Some("tk-static-1".to_owned()),
@@ -209,7 +211,7 @@ fn full_file_loads() {
 
     assert_eq!(config.routing.retry.max_ms, 4000);
     assert_eq!(config.routing.breaker.max_cooldown_s, 300);
-    assert!(config.status.is_some());
+    assert_eq!(config.status.name, "Turnout status");
 }
 
 #[test]
@@ -223,7 +225,8 @@ fn minimal_file_takes_defaults() {
     assert!(config.auth.require_key);
     assert_eq!(config.routing.retry.initial_ms, 250);
     assert_eq!(config.routing.breaker.failure_ratio, 0.5);
-    assert!(config.status.is_none());
+    assert!(config.status.enabled);
+    assert_eq!(config.status.name, "Turnout");
 }
 
 #[test]
@@ -861,13 +864,6 @@ fn placeholders_do_not_cause_second_complaints() {
         located(&source),
         [(Some(4), "providers[0].base_url".to_owned())]
     );
-}
-
-#[test]
-fn status_section_is_kept_raw() {
-    let source = format!("{BASE}[status]\nname = \"x\"\n[status.thresholds]\nanything = 1\n");
-    let config = load(&source).map_err(|e| e.to_string());
-    assert!(config.is_ok_and(|c| c.status.is_some_and(|s| s.contains_key("thresholds"))));
 }
 
 #[test]

@@ -21,9 +21,8 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     #[serde(default)]
     pub routing: RoutingConfig,
-    /// Parsed by the status issue; kept as raw TOML until then so a file written for it loads.
     #[serde(default)]
-    pub status: Option<toml::Table>,
+    pub status: crate::status::StatusConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

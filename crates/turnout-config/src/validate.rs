@@ -8,6 +8,8 @@ use rust_decimal::Decimal;
 use secrecy::ExposeSecret;
 use url::Url;
 
+mod status;
+
 use crate::doc::{Doc, FieldPath};
 use crate::error::ConfigProblem;
 use crate::types::{
@@ -36,6 +38,7 @@ pub(crate) fn validate(
     checker.models(&root.key("models"), &config.models, &config.providers);
     checker.retry(&root.key("routing").key("retry"), &config.routing.retry);
     checker.breaker(&root.key("routing").key("breaker"), &config.routing.breaker);
+    checker.status(&root.key("status"), config);
 }
 
 struct Checker<'a, 'i> {

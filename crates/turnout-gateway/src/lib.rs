@@ -17,9 +17,40 @@ pub mod web;
 use axum::Router;
 use axum::routing::{get, post};
 
-use web::accounts;
+use web::{accounts, status_admin};
 
 pub use state::{AppState, Runtime};
+
+/// The status page's admin API (`web::status_admin`).
+fn status_admin_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/admin/status/maintenances",
+            get(status_admin::list_maintenances).post(status_admin::create_maintenance),
+        )
+        .route(
+            "/admin/status/maintenances/{id}",
+            axum::routing::delete(status_admin::delete_maintenance),
+        )
+        .route("/admin/status/incidents", get(status_admin::list_incidents))
+        .route(
+            "/admin/status/incidents/{id}/updates",
+            post(status_admin::post_incident_update),
+        )
+        .route(
+            "/admin/status/incidents/{id}/takeover",
+            post(status_admin::take_over_incident),
+        )
+        .route("/admin/status/overrides", get(status_admin::list_overrides))
+        .route(
+            "/admin/status/components/{id}/override",
+            axum::routing::put(status_admin::set_override).delete(status_admin::clear_override),
+        )
+        .route(
+            "/admin/status/channels/{id}/test",
+            post(status_admin::test_channel),
+        )
+}
 
 /// The whole HTTP surface. `/v1/...` mirrors `/api/v1/...` so OpenAI SDKs work with either
 /// base URL.
@@ -109,6 +140,7 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(ops::metrics))
         .route("/admin/health", get(ops::endpoint_health))
         .route("/admin/credits", post(accounts::add_credits))
+        .merge(status_admin_routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)

@@ -8,10 +8,12 @@ use turnout_config::{Config, RoutingConfig};
 use crate::accounting::Accounts;
 use crate::health::Health;
 use crate::routing::sticky::StickyTable;
+use crate::status::alerts::Alerts;
 use crate::status::board::StatusBoard;
 use crate::status::derive::ComponentStatus;
 use crate::status::history::History;
 use crate::status::probe::{ProbeHost, ProbeLog, ProbeSettings};
+use crate::status::settings::StatusSettings;
 
 use crate::ingress::auth::Authenticator;
 use crate::routing::catalog::{Catalog, CatalogError};
@@ -28,6 +30,9 @@ pub struct Runtime {
     pub loaded_at: u64,
     /// The status page's name (`[status] name`, default "Turnout").
     pub status_name: String,
+    /// `[status]`: thresholds, incident rules, maintenance, alerts.
+    pub status: Arc<StatusSettings>,
+    /// `[status.probes]`.
     pub probes: ProbeSettings,
 }
 
@@ -38,14 +43,9 @@ impl Runtime {
             auth: Authenticator::from_config(&config.auth),
             max_body_bytes: config.server.max_body_bytes,
             routing: config.routing.clone(),
-            status_name: config
-                .status
-                .as_ref()
-                .and_then(|s| s.get("name"))
-                .and_then(|n| n.as_str())
-                .unwrap_or("Turnout")
-                .to_owned(),
-            probes: ProbeSettings::default(),
+            status_name: config.status.name.clone(),
+            status: Arc::new(StatusSettings::from_config(&config.status)),
+            probes: ProbeSettings::from_config(&config.status.probes),
             loaded_at: std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_secs()),
@@ -68,6 +68,7 @@ struct Inner {
     status: Arc<StatusBoard>,
     probes: Arc<ProbeLog>,
     history: Arc<History>,
+    alerts: Arc<Alerts>,
 }
 
 impl AppState {
@@ -75,6 +76,8 @@ impl AppState {
         let health = Arc::new(Health::new(runtime.routing.breaker.clone()));
         let status = Arc::new(StatusBoard::new("turnout", &runtime.status_name));
         status.sync_catalog(&runtime.catalog);
+        status.apply_settings((*runtime.status).clone());
+        let alerts = Arc::new(Alerts::new(&runtime.status));
         let probes = Arc::new(ProbeLog::default());
         let history = Arc::new(History::new(accounts.store().clone()));
         let inner = Arc::new(Inner {
@@ -85,6 +88,7 @@ impl AppState {
             status: status.clone(),
             probes: probes.clone(),
             history: history.clone(),
+            alerts: alerts.clone(),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(crate::status::history::run(
@@ -94,8 +98,13 @@ impl AppState {
             ));
             rt.spawn(crate::status::board::run(
                 Arc::downgrade(&status),
-                health,
+                health.clone(),
                 probes,
+            ));
+            rt.spawn(crate::status::alerts::run(
+                alerts,
+                Arc::downgrade(&status),
+                health,
             ));
             rt.spawn(crate::status::probe::run(Arc::downgrade(&inner)));
         }
@@ -130,6 +139,10 @@ impl AppState {
         &self.inner.status
     }
 
+    pub fn alerts(&self) -> &Arc<Alerts> {
+        &self.inner.alerts
+    }
+
     pub fn accounts(&self) -> &Arc<Accounts> {
         &self.inner.accounts
     }
@@ -144,6 +157,8 @@ impl AppState {
             .health
             .set_config(runtime.routing.breaker.clone());
         self.inner.status.sync_catalog(&runtime.catalog);
+        self.inner.status.apply_settings((*runtime.status).clone());
+        self.inner.alerts.apply(&runtime.status);
         self.inner.runtime.store(Arc::new(runtime));
     }
 }

@@ -155,6 +155,25 @@ pub struct EndpointStats {
     pub w10_tps_samples: u64,
 }
 
+/// The passive windows status derivation reads (spec/status.md §5.4, `[status.health]
+/// windows`): the "W2" and "W5" outcome windows in minutes, and the "W10" latency window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Windows {
+    pub fast_minutes: u64,
+    pub main_minutes: u64,
+    pub latency: Duration,
+}
+
+impl Default for Windows {
+    fn default() -> Self {
+        Windows {
+            fast_minutes: 2,
+            main_minutes: 5,
+            latency: Duration::from_secs(600),
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct Health {
     config: RwLock<BreakerConfig>,
@@ -342,8 +361,14 @@ impl Health {
 
     /// The endpoint's live-traffic figures; `None` before its first attempt.
     pub fn stats(&self, key: &str, now: Instant) -> Option<EndpointStats> {
+        self.stats_in(key, now, Windows::default())
+    }
+
+    /// [`Health::stats`] with the status windows of `windows` (`w2`, `w5` and `w10_*` are
+    /// then the fast, main and latency windows).
+    pub fn stats_in(&self, key: &str, now: Instant, windows: Windows) -> Option<EndpointStats> {
         let minute = minutes::now_minute();
-        let ten = Duration::from_secs(600);
+        let ten = windows.latency;
         self.peek(key, |h| EndpointStats {
             uptime_5m: h.minutes.uptime(minute, 5),
             uptime_30m: h.minutes.uptime(minute, 30),
@@ -358,8 +383,8 @@ impl Health {
                 SAMPLE_KEEP,
                 &[50.0, 75.0, 90.0, 99.0],
             )),
-            w2: h.minutes.window(minute, 2),
-            w5: h.minutes.window(minute, 5),
+            w2: h.minutes.window(minute, windows.fast_minutes),
+            w5: h.minutes.window(minute, windows.main_minutes),
             w10_ttft_p95_ms: h
                 .ttft
                 .percentiles(now, ten, &[95.0])
@@ -378,6 +403,12 @@ impl Health {
         let now = unix_now();
         self.peek(key, |h| h.series.points(range, now))
             .unwrap_or_default()
+    }
+
+    /// Outcome counts of the `span` minutes up to `minute` (a Unix minute of the last day);
+    /// `None` before the endpoint's first attempt.
+    pub fn minute_counts(&self, key: &str, minute: u64, span: u64) -> Option<Counts> {
+        self.peek(key, |h| h.minutes.window(minute, span))
     }
 
     /// Every endpoint seen so far with its breaker state, for metrics and the admin API.

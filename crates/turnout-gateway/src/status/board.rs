@@ -3,7 +3,15 @@
 //! signals are turned into a raw status and published through its hysteresis
 //! ([`super::derive`]), groups are rolled up, and the public snapshot is rebuilt.
 
-use std::collections::HashMap;
+mod config;
+mod events;
+mod maint;
+mod operator;
+
+pub use maint::{MaintenanceError, MaintenanceView};
+pub use operator::{IncidentControl, OperatorError, OverrideView};
+
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -12,16 +20,19 @@ use sha2::{Digest, Sha256};
 
 use super::derive::{
     ComponentStatus, Counts, Decision, DecisionKind, Impact, IncidentSettings, IncidentStatus,
-    IncidentTracker, Publisher, Signals, Thresholds, Transition, page_indicator, raw_status,
-    rollup_group,
+    IncidentTracker, Publisher, Signals, Transition, page_indicator, raw_status, rollup_group,
 };
+use super::events::StatusEvent;
+use super::maintenance::{Maintenance, MaintenanceStatus};
 use super::page::Snapshot;
 use super::probe::ProbeLog;
+use super::settings::StatusSettings;
 use crate::health::Health;
 use crate::health::minutes::Counts as MinuteCounts;
 use crate::routing::catalog::Catalog;
 
-/// How often statuses are derived (spec/status.md §5.4).
+/// How often statuses are derived by default (spec/status.md §5.4; `[status.health]
+/// eval_interval`).
 pub const EVALUATE_EVERY: Duration = Duration::from_secs(10);
 
 /// A Statuspage component (group or leaf) as the board keeps it.
@@ -64,10 +75,14 @@ pub fn component_id(seed: &str) -> String {
 pub struct StatusBoard {
     pub page_id: String,
     pub page_name: String,
-    thresholds: Thresholds,
+    /// `[status]` of the running config (thresholds, incident rules, windows, …).
+    settings: ArcSwap<StatusSettings>,
     started_at_ms: u64,
     inner: Mutex<BoardState>,
     snapshot: ArcSwap<Snapshot>,
+    /// Events for the alerts, oldest first ([`events`]).
+    outbox: Mutex<VecDeque<StatusEvent>>,
+    outbox_ready: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -82,6 +97,10 @@ struct BoardState {
     unsaved_transitions: Vec<(String, Transition)>,
     /// Keys of incidents changed since they were last written.
     unsaved_incidents: Vec<u64>,
+    /// The config file's windows and the admin API's ([`maint`]).
+    maintenance: Vec<Maintenance>,
+    /// The last phase seen of each occurrence, to tell when one starts or completes.
+    maintenance_phases: HashMap<String, MaintenanceStatus>,
 }
 
 /// An incident as the page shows it, built from the tracker's decisions.
@@ -138,13 +157,18 @@ impl StatusBoard {
         let board = StatusBoard {
             page_id: component_id(&format!("page|{page_seed}")),
             page_name: page_name.to_owned(),
-            thresholds: Thresholds::default(),
+            settings: ArcSwap::from_pointee(StatusSettings {
+                incidents: incidents.clone(),
+                ..StatusSettings::default()
+            }),
             started_at_ms: now,
             inner: Mutex::new(BoardState {
                 tracker: IncidentTracker::new(incidents),
                 ..BoardState::default()
             }),
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            outbox: Mutex::new(VecDeque::new()),
+            outbox_ready: tokio::sync::Notify::new(),
         };
         board.publish(now);
         board
@@ -257,7 +281,7 @@ impl StatusBoard {
         }
         // A provider with no published endpoints is no group.
         components.retain(|c| c.endpoint.is_some() || !c.children.is_empty() || c.id == gateway_id);
-        let thresholds = self.thresholds.clone();
+        let thresholds = self.settings.load().thresholds.clone();
         for c in &components {
             if c.endpoint.is_some() {
                 state
@@ -274,7 +298,10 @@ impl StatusBoard {
     /// One evaluation: signals → raw status → published status, for every leaf; then groups.
     pub fn evaluate(&self, health: &Health, probes: &ProbeLog) {
         let (now, instant) = (now_ms(), Instant::now());
+        let settings = self.settings.load_full();
+        let thresholds = &settings.thresholds;
         let mut state = self.lock();
+        let (covered, mut changed) = self.maintenance_round(&mut state, now);
         let BoardState {
             components,
             publishers,
@@ -283,12 +310,15 @@ impl StatusBoard {
             incidents,
             unsaved_transitions,
             unsaved_incidents,
+            ..
         } = &mut *state;
-        let mut changed = false;
         let mut decisions: Vec<Decision> = Vec::new();
+        let mut published: Vec<(String, Transition)> = Vec::new();
         for c in components.iter_mut() {
             let Some(key) = &c.endpoint else { continue };
-            let stats = health.stats(key, instant).unwrap_or_default();
+            let stats = health
+                .stats_in(key, instant, settings.windows)
+                .unwrap_or_default();
             let signals = Signals {
                 w2: counts(stats.w2),
                 w5: counts(stats.w5),
@@ -300,13 +330,19 @@ impl StatusBoard {
                 baseline_tps_p50: None,
                 probes: probes.recent(key),
                 replica_probes: Vec::new(),
-                ttft_slo_ms: self.thresholds.ttft_slo_ms,
+                ttft_slo_ms: thresholds.ttft_slo_ms,
             };
-            let raw = raw_status(&signals, &self.thresholds);
+            let raw = raw_status(&signals, thresholds);
             let publisher = publishers
                 .entry(c.id.clone())
-                .or_insert_with(|| Publisher::new(c.status, &self.thresholds));
-            if let Some(t) = publisher.observe(raw, now) {
+                .or_insert_with(|| Publisher::new(c.status, thresholds));
+            let in_maintenance = covered.contains(&c.id);
+            let mut changes: Vec<Transition> = Vec::new();
+            if publisher.in_maintenance() != in_maintenance {
+                changes.extend(publisher.set_maintenance(in_maintenance, now));
+            }
+            changes.extend(publisher.observe(raw, now));
+            for t in changes {
                 tracing::info!(component = %c.name, from = ?t.from, to = ?t.to, reason = %t.reason,
                     "status changed");
                 c.status = t.to;
@@ -314,6 +350,7 @@ impl StatusBoard {
                 let group = c.group_id.clone().unwrap_or_else(|| c.id.clone());
                 decisions.extend(tracker.on_transition(&c.id, &group, &t));
                 unsaved_transitions.push((c.id.clone(), t.clone()));
+                published.push((c.id.clone(), t.clone()));
                 transitions.push((c.id.clone(), t));
                 changed = true;
             }
@@ -324,19 +361,29 @@ impl StatusBoard {
             .filter(|c| c.endpoint.is_some())
             .map(|c| (c.id.clone(), c.status))
             .collect();
+        let mut rolled_up: Vec<(String, Transition)> = Vec::new();
         for c in components.iter_mut().filter(|c| c.endpoint.is_none()) {
-            if c.children.is_empty() {
-                continue;
-            }
-            let children: Vec<ComponentStatus> = c
-                .children
-                .iter()
-                .filter_map(|id| leaf_status.get(id).copied())
-                .collect();
-            let rolled = rollup_group(&children, false);
+            let rolled = if c.children.is_empty() {
+                // The Gateway API: only maintenance changes it here.
+                maint::gateway_status(c.status, covered.contains(&c.id))
+            } else {
+                let children: Vec<ComponentStatus> = c
+                    .children
+                    .iter()
+                    .filter_map(|id| leaf_status.get(id).copied())
+                    .collect();
+                rollup_group(&children, false)
+            };
             if rolled != c.status {
+                let t = Transition {
+                    from: c.status,
+                    to: rolled,
+                    at_ms: now,
+                    reason: "rollup of its components".to_owned(),
+                };
                 c.status = rolled;
                 c.updated_at_ms = now;
+                rolled_up.push((c.id.clone(), t));
                 changed = true;
             }
         }
@@ -346,18 +393,28 @@ impl StatusBoard {
             unsaved_incidents.extend(decisions.iter().map(|d| d.incident.0));
             changed = true;
         }
+        let mut out = events::status_events(components, &published, &rolled_up);
+        out.extend(events::incident_events(incidents, &decisions, components));
         if transitions.len() > KEPT_TRANSITIONS {
             let excess = transitions.len() - KEPT_TRANSITIONS;
             transitions.drain(..excess);
         }
         drop(state);
         if changed {
-            self.publish(now);
+            self.publish_and_send(now, out);
+        } else {
+            self.send(out, now);
         }
     }
 
     /// Rebuilds the public snapshot (JSON bodies, ETags, the page's indicator).
     fn publish(&self, now: u64) {
+        self.publish_and_send(now, Vec::new());
+    }
+
+    /// [`StatusBoard::publish`], then queues `events` (stamped with the new page state) and a
+    /// `page.status_changed` when the indicator moved.
+    fn publish_and_send(&self, now: u64, mut events: Vec<StatusEvent>) {
         let state = self.lock();
         let leaves: Vec<ComponentStatus> = state
             .components
@@ -367,16 +424,26 @@ impl StatusBoard {
             .collect();
         let impacts = state.tracker.unresolved_impacts();
         let (indicator, description) = page_indicator(&leaves, &impacts);
+        let maintenances = maint::views(&state, now);
+        let settings = self.settings.load();
         let snapshot = Snapshot::build(
             self,
+            &settings,
             &state.components,
             &state.incidents,
+            &maintenances,
             indicator,
             description,
             now,
         );
         drop(state);
-        self.snapshot.store(Arc::new(snapshot));
+        let previous = self.snapshot.swap(Arc::new(snapshot));
+        if let Some(before) = previous.indicator
+            && before != indicator
+        {
+            events.push(events::page_event(before, indicator, description, now));
+        }
+        self.send(events, now);
     }
 
     /// Transitions and incidents changed since the last call, for the history writer.
@@ -481,7 +548,10 @@ impl StatusBoard {
             c.status = status;
             c.updated_at_ms = now;
             changed = true;
-            publishers.insert(c.id.clone(), Publisher::new(status, &self.thresholds));
+            publishers.insert(
+                c.id.clone(),
+                Publisher::new(status, &self.settings.load().thresholds),
+            );
             // The incident automation starts again from the resumed status, so an outage that
             // persists gets an incident (and its resolution) in this run.
             let group = c.group_id.clone().unwrap_or_else(|| c.id.clone());
@@ -648,14 +718,14 @@ fn counts(c: MinuteCounts) -> Counts {
     }
 }
 
-/// Evaluates every [`EVALUATE_EVERY`] while the board lives.
+/// Evaluates every `eval_interval` ([`EVALUATE_EVERY`] by default) while the board lives.
 pub async fn run(board: std::sync::Weak<StatusBoard>, health: Arc<Health>, probes: Arc<ProbeLog>) {
-    let mut tick = tokio::time::interval(EVALUATE_EVERY);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
         let Some(board) = board.upgrade() else { return };
         board.evaluate(&health, &probes);
+        let every = board.eval_interval();
+        drop(board);
+        tokio::time::sleep(every).await;
     }
 }
 

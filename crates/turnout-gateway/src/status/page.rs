@@ -9,8 +9,10 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use super::board::{Component, Incident, StatusBoard};
-use super::derive::{ComponentStatus, IncidentStatus, Indicator};
+use super::board::{Component, Incident, MaintenanceView, StatusBoard};
+use super::derive::{ComponentStatus, Impact, IncidentStatus, Indicator};
+use super::maintenance::MaintenanceStatus;
+use super::settings::StatusSettings;
 use crate::state::AppState;
 
 /// One JSON body with its strong ETag.
@@ -70,7 +72,12 @@ fn component_json(c: &Component, page_id: &str) -> Value {
     v
 }
 
-fn incident_json(i: &Incident, components: &[Component], page_id: &str) -> Value {
+fn incident_json(
+    i: &Incident,
+    components: &[Component],
+    page_id: &str,
+    settings: &StatusSettings,
+) -> Value {
     let updates: Vec<Value> = i
         .updates
         .iter()
@@ -112,7 +119,7 @@ fn incident_json(i: &Incident, components: &[Component], page_id: &str) -> Value
         "monitoring_at": i.monitoring_at_ms.map(iso),
         "resolved_at": i.resolved_at_ms.map(iso),
         "impact": i.impact,
-        "shortlink": format!("/status#incident-{}", i.id),
+        "shortlink": settings.link(&format!("incident-{}", i.id)),
         "started_at": iso(i.created_at_ms),
         "page_id": page_id,
         "incident_updates": updates,
@@ -120,11 +127,89 @@ fn incident_json(i: &Incident, components: &[Component], page_id: &str) -> Value
     })
 }
 
+/// A Statuspage `scheduled_maintenance`: an incident's shape plus `scheduled_for` and
+/// `scheduled_until`, its updates following the occurrence's phases (newest first).
+fn maintenance_json(
+    m: &MaintenanceView,
+    components: &[Component],
+    page_id: &str,
+    settings: &StatusSettings,
+) -> Value {
+    let mut phases = vec![(
+        MaintenanceStatus::Scheduled,
+        m.body.clone(),
+        m.created_at_ms,
+    )];
+    if matches!(
+        m.status,
+        MaintenanceStatus::InProgress | MaintenanceStatus::Completed
+    ) {
+        phases.push((
+            MaintenanceStatus::InProgress,
+            "Scheduled maintenance is currently in progress.".to_owned(),
+            m.scheduled_for_ms,
+        ));
+    }
+    if m.status == MaintenanceStatus::Completed {
+        phases.push((
+            MaintenanceStatus::Completed,
+            "The scheduled maintenance has been completed.".to_owned(),
+            m.scheduled_until_ms,
+        ));
+    }
+    let updates: Vec<Value> = phases
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(n, (status, body, at))| {
+            json!({
+                "id": super::board::component_id(&format!("{}|update|{n}", m.id)),
+                "status": status,
+                "body": body,
+                "incident_id": m.id,
+                "created_at": iso(*at),
+                "updated_at": iso(*at),
+                "display_at": iso(*at),
+                "affected_components": null,
+                "deliver_notifications": true,
+                "custom_tweet": null,
+                "tweet_id": null,
+            })
+        })
+        .collect();
+    let affected: Vec<Value> = components
+        .iter()
+        .filter(|c| m.components.contains(&c.id))
+        .map(|c| component_json(c, page_id))
+        .collect();
+    let updated_at = phases.last().map_or(m.created_at_ms, |p| p.2);
+    json!({
+        "id": m.id,
+        "name": m.name,
+        "status": m.status,
+        "created_at": iso(m.created_at_ms),
+        "updated_at": iso(updated_at),
+        "monitoring_at": null,
+        "resolved_at": (m.status == MaintenanceStatus::Completed).then(|| iso(m.scheduled_until_ms)),
+        "impact": Impact::Maintenance,
+        "shortlink": settings.link(&format!("maintenance-{}", m.id)),
+        "started_at": iso(m.scheduled_for_ms),
+        "page_id": page_id,
+        "incident_updates": updates,
+        "components": affected,
+        "scheduled_for": iso(m.scheduled_for_ms),
+        "scheduled_until": iso(m.scheduled_until_ms),
+    })
+}
+
 impl Snapshot {
+    #[allow(clippy::too_many_arguments)]
     pub fn build(
         board: &StatusBoard,
+        settings: &StatusSettings,
         components: &[Component],
         incidents: &[Incident],
+        maintenances: &[MaintenanceView],
         indicator: Indicator,
         description: &str,
         now_ms: u64,
@@ -132,7 +217,7 @@ impl Snapshot {
         let page = json!({
             "id": board.page_id,
             "name": board.page_name,
-            "url": "",
+            "url": settings.link(""),
             "time_zone": "Etc/UTC",
             "updated_at": iso(now_ms),
         });
@@ -145,7 +230,7 @@ impl Snapshot {
         let all: Vec<Value> = incidents
             .iter()
             .rev()
-            .map(|i| incident_json(i, components, &board.page_id))
+            .map(|i| incident_json(i, components, &board.page_id, settings))
             .collect();
         let unresolved: Vec<Value> = incidents
             .iter()
@@ -156,13 +241,32 @@ impl Snapshot {
                     IncidentStatus::Resolved | IncidentStatus::Postmortem
                 )
             })
-            .map(|i| incident_json(i, components, &board.page_id))
+            .map(|i| incident_json(i, components, &board.page_id, settings))
             .collect();
+        let in_status = |wanted: &[MaintenanceStatus]| -> Vec<Value> {
+            maintenances
+                .iter()
+                .filter(|m| wanted.contains(&m.status))
+                .map(|m| maintenance_json(m, components, &board.page_id, settings))
+                .collect()
+        };
+        let upcoming = in_status(&[MaintenanceStatus::Scheduled]);
+        let active = in_status(&[MaintenanceStatus::InProgress, MaintenanceStatus::Verifying]);
+        let every_maintenance: Vec<Value> = maintenances
+            .iter()
+            .map(|m| maintenance_json(m, components, &board.page_id, settings))
+            .collect();
+        // summary.json: "any upcoming or in-progress scheduled maintenances".
+        let current = in_status(&[
+            MaintenanceStatus::InProgress,
+            MaintenanceStatus::Verifying,
+            MaintenanceStatus::Scheduled,
+        ]);
         let summary = json!({
             "page": page,
             "components": list,
             "incidents": unresolved,
-            "scheduled_maintenances": [],
+            "scheduled_maintenances": current,
             "status": status,
         });
         Snapshot {
@@ -173,9 +277,11 @@ impl Snapshot {
             components: Body::of(&json!({"page": page, "components": list})),
             incidents: Body::of(&json!({"page": page, "incidents": all})),
             unresolved: Body::of(&json!({"page": page, "incidents": unresolved})),
-            maintenances: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
-            upcoming: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
-            active: Body::of(&json!({"page": page, "scheduled_maintenances": []})),
+            maintenances: Body::of(
+                &json!({"page": page, "scheduled_maintenances": every_maintenance}),
+            ),
+            upcoming: Body::of(&json!({"page": page, "scheduled_maintenances": upcoming})),
+            active: Body::of(&json!({"page": page, "scheduled_maintenances": active})),
         }
     }
 }
@@ -209,9 +315,22 @@ fn serve_json(body: &Body, headers: &HeaderMap) -> Response {
     response
 }
 
+/// `[status] enabled = false`: the page is not there.
+fn disabled(state: &AppState) -> Option<Response> {
+    (!state.status().settings().enabled).then(|| {
+        crate::error::ApiError::RouteNotFound {
+            path: "/status".to_owned(),
+        }
+        .into_response()
+    })
+}
+
 macro_rules! json_route {
     ($name:ident, $field:ident) => {
         pub async fn $name(State(state): State<AppState>, headers: HeaderMap) -> Response {
+            if let Some(off) = disabled(&state) {
+                return off;
+            }
             serve_json(&state.status().snapshot().$field, &headers)
         }
     };
@@ -225,6 +344,12 @@ json_route!(unresolved_incidents, unresolved);
 json_route!(maintenances, maintenances);
 json_route!(upcoming_maintenances, upcoming);
 json_route!(active_maintenances, active);
+
+/// `2026-03-01 02:00`.
+fn utc_minute(ms: u64) -> String {
+    let iso = iso(ms);
+    iso.get(..16).unwrap_or(&iso).replace('T', " ")
+}
 
 fn label(s: ComponentStatus) -> &'static str {
     match s {
@@ -338,6 +463,9 @@ fn uptime_bars(out: &mut String, h: &super::history::ComponentHistory) {
 
 /// `GET /status`: the page, rendered on the server; status always spelled out in text.
 pub async fn html(State(state): State<AppState>) -> Response {
+    if let Some(off) = disabled(&state) {
+        return off;
+    }
     let board = state.status();
     let snapshot = board.snapshot();
     let components = board.components();
@@ -414,6 +542,30 @@ pub async fn html(State(state): State<AppState>) -> Response {
                 IncidentStatus::Postmortem => "Postmortem",
             },
             escape(latest)
+        ));
+    }
+    // Maintenance in progress first, then upcoming; times in UTC (no JavaScript to localise).
+    let mut maintenances = board.maintenance_views();
+    maintenances.retain(|m| m.status != MaintenanceStatus::Completed);
+    maintenances.sort_by_key(|m| {
+        (
+            m.status != MaintenanceStatus::InProgress,
+            m.scheduled_for_ms,
+        )
+    });
+    for m in &maintenances {
+        let when = if m.status == MaintenanceStatus::InProgress {
+            "In progress"
+        } else {
+            "Scheduled"
+        };
+        out.push_str(&format!(
+            "<section id=\"maintenance-{}\"><div class=\"row group\"><div>{}</div><div class=\"st maint\">{when}</div></div><div class=\"row\"><div>{} – {} UTC<div class=\"desc\">{}</div></div></div></section>",
+            escape(&m.id),
+            escape(&m.name),
+            escape(&utc_minute(m.scheduled_for_ms)),
+            escape(&utc_minute(m.scheduled_until_ms)),
+            escape(&m.body),
         ));
     }
     for c in components.iter().filter(|c| c.group_id.is_none()) {

@@ -78,6 +78,26 @@ impl Default for ProbeSettings {
     }
 }
 
+impl ProbeSettings {
+    /// `[status.probes]`; what the file does not set keeps the defaults above.
+    pub fn from_config(c: &turnout_config::ProbesConfig) -> ProbeSettings {
+        ProbeSettings {
+            enabled: c.enabled,
+            interval: c.interval,
+            suspect_interval: c.suspect_interval,
+            jitter: c.jitter,
+            min_ok_live_requests: c.adaptive_skip.min_ok_live_requests,
+            max_consecutive_skips: c.adaptive_skip.max_consecutive_skips,
+            ttft_timeout: c.timeout.ttft,
+            total_timeout: c.timeout.total,
+            global_concurrency: c.concurrency.global as usize,
+            per_provider_concurrency: c.concurrency.per_provider as usize,
+            max_daily_tokens_per_provider: c.max_daily_tokens_per_provider,
+            ..ProbeSettings::default()
+        }
+    }
+}
+
 /// One probe as it ended.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ProbeRecord {

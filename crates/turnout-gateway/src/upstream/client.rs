@@ -76,3 +76,13 @@ pub fn json_post(
     }
     req
 }
+
+/// The client alert webhooks are posted with: the upstream client's TLS and connector
+/// settings, in a pool of its own so deliveries never hold upstream connections. Redirects are
+/// not followed (a webhook's 3xx is a failed delivery).
+pub fn build_webhook_client(connect: Duration) -> std::io::Result<HttpClient> {
+    build_client(&ResolvedTimeouts {
+        connect,
+        ..ResolvedTimeouts::default()
+    })
+}

@@ -32,7 +32,10 @@ async fn caller(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiE
     Ok(p)
 }
 
-async fn management(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+pub(crate) async fn management(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Principal, ApiError> {
     let p = caller(state, headers).await?;
     if !p.is_management() {
         return Err(ApiError::Forbidden {

@@ -2,3 +2,4 @@
 
 pub mod accounts;
 pub mod catalog;
+pub mod status_admin;

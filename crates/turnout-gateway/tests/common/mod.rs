@@ -224,3 +224,42 @@ pub async fn eventually(what: &str, mut f: impl FnMut() -> bool) {
     }
     panic!("timed out waiting for: {what}");
 }
+
+/// A management key on the `default` account, made the way `turnout keys create
+/// --management` makes it.
+pub async fn management_key(gw: &Gateway) -> String {
+    let secret = turnout_store::keys::generate();
+    gw.state
+        .accounts()
+        .store()
+        .create_key(
+            &secret,
+            &turnout_store::NewKey {
+                account: "default".into(),
+                name: "operator".into(),
+                is_management: true,
+                ..turnout_store::NewKey::default()
+            },
+        )
+        .await
+        .expect("management key");
+    secret
+}
+
+/// A management-key call: `(status, JSON body)`.
+pub async fn admin(
+    gw: &Gateway,
+    method: reqwest::Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = gw.http.request(method, gw.url(path)).bearer_auth(key);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("gateway answers");
+    let status = resp.status().as_u16();
+    let text = resp.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}

@@ -22,6 +22,9 @@ pub enum IncidentStatus {
 /// §5.11 `incidents` settings, durations in ms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncidentSettings {
+    /// The least severe published status that opens an incident (`auto_open.on`); `None`
+    /// turns auto-open off.
+    pub open_at: Option<ComponentStatus>,
     /// A partial or major outage must be published this long before an incident opens.
     pub open_after_ms: u64,
     /// `open_on_degraded_after`: off by default.
@@ -33,6 +36,7 @@ pub struct IncidentSettings {
 impl Default for IncidentSettings {
     fn default() -> Self {
         IncidentSettings {
+            open_at: Some(ComponentStatus::PartialOutage),
             open_after_ms: 60_000,
             open_on_degraded_after_ms: None,
             monitoring_to_resolved_ms: 10 * MINUTE_MS,
@@ -175,10 +179,16 @@ impl IncidentTracker {
         }
     }
 
+    /// New rules from a reloaded config; open incidents and their clocks are kept.
+    pub fn set_settings(&mut self, settings: IncidentSettings) {
+        self.settings = settings;
+    }
+
     /// Feeds one published transition of a leaf. Changes to components already in an
     /// unresolved incident are decided at once; opening waits for [`IncidentTracker::tick`].
     pub fn on_transition(&mut self, component: &str, group: &str, t: &Transition) -> Vec<Decision> {
         let now = t.at_ms;
+        let open_at = self.settings.open_at;
         let c = self
             .components
             .entry(component.to_owned())
@@ -190,8 +200,9 @@ impl IncidentTracker {
             });
         c.group = group.to_owned();
         c.status = t.to;
-        c.outage_since =
-            (t.to >= ComponentStatus::PartialOutage).then(|| c.outage_since.unwrap_or(now));
+        c.outage_since = open_at
+            .is_some_and(|at| t.to >= at && t.to >= ComponentStatus::PartialOutage)
+            .then(|| c.outage_since.unwrap_or(now));
         c.degraded_since = failing(t.to).then(|| c.degraded_since.unwrap_or(now));
 
         let Some(i) = self

@@ -99,6 +99,12 @@ impl Publisher {
         self.step(e.status, may_recover, &e.detail, now_ms)
     }
 
+    /// New thresholds from a reloaded config; the state built so far (streaks, recovery clock,
+    /// flap history) is kept.
+    pub fn set_thresholds(&mut self, t: &Thresholds) {
+        self.t = t.clone();
+    }
+
     /// What the page shows.
     pub fn published(&self) -> ComponentStatus {
         self.published

@@ -368,3 +368,60 @@ fn statuses_serialize_as_statuspage_strings() {
         r#"["investigating","identified","monitoring","resolved","postmortem"]"#
     );
 }
+
+#[test]
+fn auto_open_on_major_only_or_never() {
+    let mut major_only = IncidentTracker::new(IncidentSettings {
+        open_at: Some(MajorOutage),
+        ..IncidentSettings::default()
+    });
+    major_only.on_transition("m", "p", &tr(Operational, PartialOutage, 0));
+    assert!(
+        run(&mut major_only, 0, 10 * MIN).is_empty(),
+        "partial opens nothing"
+    );
+    major_only.on_transition("m", "p", &tr(PartialOutage, MajorOutage, 10 * MIN));
+    let opened = run(&mut major_only, 10 * MIN, 12 * MIN);
+    assert_eq!(
+        kinds(&opened),
+        [(
+            DecisionKind::Open,
+            IncidentStatus::Investigating,
+            Impact::Critical
+        )]
+    );
+
+    let mut never = IncidentTracker::new(IncidentSettings {
+        open_at: None,
+        ..IncidentSettings::default()
+    });
+    never.on_transition("m", "p", &tr(Operational, MajorOutage, 0));
+    assert!(run(&mut never, 0, 30 * MIN).is_empty());
+}
+
+#[test]
+fn new_settings_keep_open_incidents() {
+    let mut t = tracker();
+    t.on_transition("m", "p", &tr(Operational, MajorOutage, 0));
+    assert_eq!(run(&mut t, 0, 2 * MIN).len(), 1);
+    t.set_settings(IncidentSettings {
+        monitoring_to_resolved_ms: MIN,
+        ..IncidentSettings::default()
+    });
+    assert_eq!(
+        t.incidents().len(),
+        1,
+        "the open incident survives a reload"
+    );
+    t.on_transition("m", "p", &tr(MajorOutage, Operational, 3 * MIN));
+    let d = run(&mut t, 3 * MIN, 5 * MIN);
+    assert_eq!(
+        kinds(&d),
+        [(
+            DecisionKind::Resolve,
+            IncidentStatus::Resolved,
+            Impact::Critical
+        )],
+        "resolved after the new 1-minute calm"
+    );
+}
