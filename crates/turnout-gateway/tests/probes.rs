@@ -233,3 +233,34 @@ async fn each_providers_credentials_and_reachability_are_checked() {
         "{down:?}"
     );
 }
+
+#[test]
+fn probe_settings_come_from_the_status_probes_section() {
+    let toml = format!(
+        "{OPEN}[status.probes]\ninterval = \"45s\"\nsuspect_interval = \"5s\"\njitter = 0\n\
+         adaptive_skip = {{ min_ok_live_requests = 7, max_consecutive_skips = 3 }}\n\
+         concurrency = {{ global = 4, per_provider = 1 }}\nmax_daily_tokens_per_provider = 1000\n{}{}",
+        provider("good", "Good", "http://127.0.0.1:9/v1", ""),
+        model("x/chat", &[("good", "m")])
+    );
+    let config = turnout_config::load_str(&toml, "probes.toml").unwrap();
+    let p = turnout_gateway::Runtime::build(&config).unwrap().probes;
+    assert_eq!(p.interval, Duration::from_secs(45));
+    assert_eq!(p.suspect_interval, Duration::from_secs(5));
+    assert_eq!(p.jitter, 0.0);
+    assert_eq!((p.min_ok_live_requests, p.max_consecutive_skips), (7, 3));
+    assert_eq!((p.global_concurrency, p.per_provider_concurrency), (4, 1));
+    assert_eq!(p.max_daily_tokens_per_provider, 1000);
+    assert!(p.enabled);
+    let off = turnout_config::load_str(
+        &toml.replace("[status.probes]\n", "[status.probes]\nenabled = false\n"),
+        "probes.toml",
+    )
+    .unwrap();
+    assert!(
+        !turnout_gateway::Runtime::build(&off)
+            .unwrap()
+            .probes
+            .enabled
+    );
+}
