@@ -36,16 +36,30 @@
     return cols;
   }
 
-  function chart(target, title, series, data) {
+  // Money as the tables show it: cents when there are any, else enough digits to see it.
+  function usd(v) {
+    if (v === null || v === 0) { return "$0"; }
+    var a = Math.abs(v);
+    if (a >= 0.01) { return "$" + v.toFixed(2); }
+    if (a >= 1e-7) { return "$" + v.toFixed(Math.ceil(-Math.log10(a)) + 1); }
+    return "$" + v.toExponential(1);
+  }
+
+  function chart(target, title, series, data, money) {
+    var y = { stroke: colour("--muted"), grid: { stroke: colour("--line") } };
+    if (money) {
+      y.size = 80;
+      y.values = function (u, splits) { return splits.map(usd); };
+      series.forEach(function (s) { s.value = function (u, v) { return v === null ? "--" : usd(v); }; });
+    }
     return new uPlot({
       title: title,
       width: Math.max(280, target.clientWidth || 600),
       height: 180,
+      // The tables are in UTC: so are the charts.
+      tzDate: function (ts) { return uPlot.tzDate(new Date(ts * 1000), "Etc/UTC"); },
       scales: { y: { range: function (u, min, max) { return [0, max > 0 ? max * 1.15 : 1]; } } },
-      axes: [
-        { stroke: colour("--muted"), grid: { stroke: colour("--line") } },
-        { stroke: colour("--muted"), grid: { stroke: colour("--line") } }
-      ],
+      axes: [{ stroke: colour("--muted"), grid: { stroke: colour("--line") } }, y],
       series: [{}].concat(series)
     }, data, target);
   }
@@ -56,9 +70,9 @@
     plots.textContent = "";
     var c = columns(range);
     var parts = [
-      ["Requests", [{ label: "requests", stroke: colour("--link"), width: 2 }], [c[0], c[1]]],
+      ["Requests (UTC)", [{ label: "requests", stroke: colour("--link"), width: 2 }], [c[0], c[1]]],
       ["Error rate (% of upstream attempts)", [{ label: "failed attempts %", stroke: colour("--major"), width: 2 }], [c[0], c[2]]],
-      ["Spend (USD)", [{ label: "USD", stroke: colour("--ok"), width: 2 }], [c[0], c[3]]],
+      ["Spend (USD)", [{ label: "spend", stroke: colour("--ok"), width: 2 }], [c[0], c[3]], true],
       ["Latency and time to first token (ms)", [
         { label: "latency p50", stroke: colour("--link"), width: 2 },
         { label: "latency p95", stroke: colour("--maint"), width: 1, dash: [6, 4] },
@@ -69,7 +83,7 @@
     parts.forEach(function (p) {
       var div = document.createElement("div");
       plots.appendChild(div);
-      chart(div, p[0], p[1], p[2]);
+      chart(div, p[0], p[1], p[2], p[3]);
     });
   }
 

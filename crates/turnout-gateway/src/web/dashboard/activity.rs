@@ -216,7 +216,7 @@ pub(super) async fn list(
         for g in &rows {
             let (class, words) = outcome(g);
             out.push_str(&format!(
-                "<tr data-id=\"{id}\"><td><span title=\"{ago}\">{time}</span></td><td>{key}</td>\
+                "<tr data-id=\"{id}\"><td class=\"nowrap\"><span title=\"{ago}\">{time}</span></td><td>{key}</td>\
 <td>{model}</td><td class=\"provider\">{provider}</td><td><span class=\"st {class}\">{words}</span></td>\
 <td class=\"num\">{tin} → {tout}</td><td class=\"num cost\">{cost}</td><td class=\"num\">{latency}</td>\
 <td class=\"num\">{ttft}</td><td><a class=\"mono\" href=\"/dashboard/activity/{id}\">{id}</a></td></tr>",

@@ -35,6 +35,9 @@ fn done_words(done: &str) -> Option<&'static str> {
             "Key disabled: requests with it are refused from now on (on every instance within a second)."
         }
         "enabled" => "Key enabled again.",
+        "updated" => {
+            "Key settings saved: they apply from the next request (on every instance within a second)."
+        }
         "deleted" => "Key deleted: requests with it are refused from now on.",
         "credits" => "Credits added.",
         "alert" => "Low-balance alert saved.",
@@ -136,6 +139,76 @@ impl CreateForm {
             },
         })
     }
+}
+
+impl CreateForm {
+    /// The form as a key's settings fill it (for editing).
+    fn of(k: &KeyRecord) -> CreateForm {
+        CreateForm {
+            name: k.name.clone(),
+            limit: k
+                .limit
+                .map(|l| l.usd().normalize().to_string())
+                .unwrap_or_default(),
+            limit_reset: k
+                .limit_reset
+                .map(|r| r.as_str().to_owned())
+                .unwrap_or_default(),
+            rpm: k
+                .rate_limit
+                .requests_per_minute
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            tpm: k
+                .rate_limit
+                .tokens_per_minute
+                .map(|n| n.to_string())
+                .unwrap_or_default(),
+            allowed_models: k
+                .allowed_models
+                .as_ref()
+                .map(|m| m.join(", "))
+                .unwrap_or_default(),
+            // `datetime-local` takes `2027-12-31T23:59`.
+            expires_at: k
+                .expires_at_ms
+                .map(|ms| clock::iso(ms).chars().take(16).collect())
+                .unwrap_or_default(),
+        }
+    }
+}
+
+/// A key's settings as form fields, filled from `form`.
+fn key_fields(form: &CreateForm) -> String {
+    let reset_options = ["", "daily", "weekly", "monthly"]
+        .iter()
+        .map(|r| {
+            format!(
+                "<option value=\"{r}\"{}>{}</option>",
+                if form.limit_reset.trim() == *r {
+                    " selected"
+                } else {
+                    ""
+                },
+                if r.is_empty() { "Never" } else { r }
+            )
+        })
+        .collect::<String>();
+    format!(
+        "<div class=\"fields\"><label>Name<input name=\"name\" required maxlength=\"200\" value=\"{name}\"></label>\
+<label>Spending limit (USD, optional)<input name=\"limit\" inputmode=\"decimal\" value=\"{limit}\"></label>\
+<label>Limit resets<select name=\"limit_reset\">{reset_options}</select></label>\
+<label>Requests per minute (optional)<input name=\"rpm\" inputmode=\"numeric\" value=\"{rpm}\"></label>\
+<label>Tokens per minute (optional)<input name=\"tpm\" inputmode=\"numeric\" value=\"{tpm}\"></label>\
+<label>Allowed models (globs, comma-separated; empty: any)<input name=\"allowed_models\" placeholder=\"openai/*, demo/fast\" value=\"{models}\"></label>\
+<label>Expires (UTC, optional)<input name=\"expires_at\" type=\"datetime-local\" value=\"{expires}\"></label></div>",
+        name = escape(&form.name),
+        limit = escape(&form.limit),
+        rpm = escape(&form.rpm),
+        tpm = escape(&form.tpm),
+        models = escape(&form.allowed_models),
+        expires = escape(&form.expires_at),
+    )
 }
 
 fn key_state(k: &KeyRecord, now: i64) -> (&'static str, &'static str) {
@@ -242,7 +315,8 @@ Copy it now: it is shown only this once (Turnout keeps only its SHA-256).</p>\
                 "<span class=\"muted\">The key you signed in with</span>".to_owned()
             } else {
                 format!(
-                    "{} {}",
+                    "<a href=\"/dashboard/keys/{}\">Edit</a> {} {}",
+                    escape(&k.hash),
                     if k.disabled {
                         action(&k.hash, "enable", "Enable", session, false)
                     } else {
@@ -271,37 +345,11 @@ Copy it now: it is shown only this once (Turnout keeps only its SHA-256).</p>\
         out.push_str("</tbody></table></div>");
     }
 
-    let reset_options = ["", "daily", "weekly", "monthly"]
-        .iter()
-        .map(|r| {
-            format!(
-                "<option value=\"{r}\"{}>{}</option>",
-                if form.limit_reset.trim() == *r {
-                    " selected"
-                } else {
-                    ""
-                },
-                if r.is_empty() { "Never" } else { r }
-            )
-        })
-        .collect::<String>();
     out.push_str(&format!(
-        "<h2 id=\"create\">Create a key</h2><form method=\"post\" action=\"/dashboard/keys\">{csrf}\
-<div class=\"fields\"><label>Name<input name=\"name\" required maxlength=\"200\" value=\"{name}\"></label>\
-<label>Spending limit (USD, optional)<input name=\"limit\" inputmode=\"decimal\" value=\"{limit}\"></label>\
-<label>Limit resets<select name=\"limit_reset\">{reset_options}</select></label>\
-<label>Requests per minute (optional)<input name=\"rpm\" inputmode=\"numeric\" value=\"{rpm}\"></label>\
-<label>Tokens per minute (optional)<input name=\"tpm\" inputmode=\"numeric\" value=\"{tpm}\"></label>\
-<label>Allowed models (globs, comma-separated; empty: any)<input name=\"allowed_models\" placeholder=\"openai/*, demo/fast\" value=\"{models}\"></label>\
-<label>Expires (UTC, optional)<input name=\"expires_at\" type=\"datetime-local\" value=\"{expires}\"></label>\
-</div><p><button type=\"submit\">Create key</button></p></form>",
-        csrf = session.csrf_field(),
-        name = escape(&form.name),
-        limit = escape(&form.limit),
-        rpm = escape(&form.rpm),
-        tpm = escape(&form.tpm),
-        models = escape(&form.allowed_models),
-        expires = escape(&form.expires_at),
+        "<h2 id=\"create\">Create a key</h2><form method=\"post\" action=\"/dashboard/keys\">{}{}\
+<p><button type=\"submit\">Create key</button></p></form>",
+        session.csrf_field(),
+        key_fields(form),
     ));
 
     let book = accounts.account_book(account).await?;
@@ -316,7 +364,11 @@ Copy it now: it is shown only this once (Turnout keeps only its SHA-256).</p>\
 <div><button type=\"submit\">Add credits</button></div></div></form>",
         format::usd(book.credits),
         format::usd(book.usage),
-        format::usd(book.credits - book.usage),
+        if book.metered {
+            format::usd(book.credits - book.usage)
+        } else {
+            "Unmetered".to_owned()
+        },
         if book.metered {
             "Requests are refused (402) when the balance cannot cover their maximum cost."
         } else {
@@ -483,6 +535,87 @@ pub(super) async fn delete(
     let key = other_key(&state, &posted.session, &hash).await?;
     remove_key(&state, &key.hash).await?;
     Ok(back("deleted"))
+}
+
+fn edit_page_html(
+    session: &Session,
+    status: StatusCode,
+    key: &KeyRecord,
+    form: &CreateForm,
+    problem: Option<&str>,
+) -> Response {
+    let mut out = String::with_capacity(4096);
+    out.push_str("<p><a href=\"/dashboard/keys\">← Keys & credits</a></p>");
+    if let Some(p) = problem {
+        out.push_str(&format!(
+            "<p class=\"notice bad\" role=\"alert\">{}</p>",
+            escape(p)
+        ));
+    }
+    out.push_str(&format!(
+        "<p><code>{}</code> · created {}</p><form method=\"post\" action=\"/dashboard/keys/{}\">{}{}\
+<p><button type=\"submit\">Save</button> <a href=\"/dashboard/keys\">Cancel</a></p></form>",
+        escape(&key.label),
+        format::time(key.created_at_ms),
+        escape(&key.hash),
+        session.csrf_field(),
+        key_fields(form)
+    ));
+    layout::page_with_status(
+        status,
+        Frame {
+            title: &format!("Key “{}”", key.name),
+            nav: Nav::Keys,
+            session,
+            charts: false,
+        },
+        &out,
+    )
+}
+
+/// `GET /dashboard/keys/{hash}`: a key's settings, to change.
+pub(super) async fn edit_page(
+    State(state): State<AppState>,
+    session: Session,
+    Path(hash): Path<String>,
+) -> Result<Response, DashboardError> {
+    let key = other_key(&state, &session, &hash).await?;
+    let form = CreateForm::of(&key);
+    Ok(edit_page_html(&session, StatusCode::OK, &key, &form, None))
+}
+
+/// `POST /dashboard/keys/{hash}`: new settings for a key (as `PATCH /api/v1/keys/{hash}`).
+pub(super) async fn update(
+    State(state): State<AppState>,
+    Path(hash): Path<String>,
+    posted: Posted<CreateForm>,
+) -> Result<Response, DashboardError> {
+    let Posted { session, form } = posted;
+    let key = other_key(&state, &session, &hash).await?;
+    let new = match form.new_key(&session.account) {
+        Ok(new) => new,
+        Err(ApiError::InvalidRequest { message }) => {
+            return Ok(edit_page_html(
+                &session,
+                StatusCode::BAD_REQUEST,
+                &key,
+                &form,
+                Some(&message),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let patch = KeyPatch {
+        name: Some(new.name),
+        disabled: None,
+        limit: Some(new.limit),
+        limit_reset: Some(new.limit_reset),
+        expires_at_ms: Some(new.expires_at_ms),
+        allowed_models: Some(new.allowed_models),
+        rate_limit: Some(new.rate_limit),
+    };
+    change_key(&state, &key.hash, &patch).await?;
+    Ok(back("updated"))
 }
 
 #[derive(Debug, Deserialize)]

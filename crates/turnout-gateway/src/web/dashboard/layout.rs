@@ -49,8 +49,8 @@ h1{font-size:1.4rem;margin:12px 0 16px}h2{font-size:1.1rem;margin:28px 0 8px}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 thead th{color:var(--muted);font-weight:600}tbody th{font-weight:600}
-.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(190px,1fr));gap:12px;margin:0}
+.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.nowrap{white-space:nowrap}
+.cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px;margin:0}
 .card{border:1px solid var(--line);border-radius:8px;padding:10px 14px}
 .card dt{color:var(--muted);font-size:.85rem}.card dd{margin:0;font-size:1.3rem;font-weight:600}
 .notice{padding:10px 14px;border-radius:8px;border:1px solid var(--line);border-left-width:6px;margin:12px 0}
@@ -86,7 +86,7 @@ fn head(out: &mut String, title: &str, charts: bool) {
     out.push_str(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<meta name=\"referrer\" content=\"same-origin\">",
+<meta name=\"referrer\" content=\"same-origin\"><link rel=\"icon\" href=\"data:,\">",
     );
     if charts {
         out.push_str(&format!(

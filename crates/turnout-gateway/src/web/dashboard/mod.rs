@@ -32,6 +32,10 @@ pub fn routes() -> Router<AppState> {
         .route("/dashboard/activity/{id}", get(activity::detail))
         .route("/dashboard/providers", get(providers::page))
         .route("/dashboard/keys", get(keys::page).post(keys::create))
+        .route(
+            "/dashboard/keys/{hash}",
+            get(keys::edit_page).post(keys::update),
+        )
         .route("/dashboard/keys/{hash}/disable", post(keys::disable))
         .route("/dashboard/keys/{hash}/enable", post(keys::enable))
         .route("/dashboard/keys/{hash}/delete", post(keys::delete))

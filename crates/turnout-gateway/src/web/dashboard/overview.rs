@@ -218,7 +218,14 @@ but never refused, until credits are first added.</p>",
     for (term, value) in [
         ("Credits added", format::usd(book.credits)),
         ("Usage", format::usd(book.usage)),
-        ("Remaining", format::usd(remaining)),
+        (
+            "Remaining",
+            if book.metered {
+                format::usd(remaining)
+            } else {
+                "Unmetered".to_owned()
+            },
+        ),
         ("Spent, last hour", format::usd(hour.spend)),
         ("Spent, last 24 hours", format::usd(day.spend)),
         (

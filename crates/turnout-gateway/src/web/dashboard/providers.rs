@@ -145,10 +145,12 @@ data-usage-share=\"{}\"><th scope=\"row\">{name}</th><td class=\"num\">{}</td><t
         let breaker = if keys.is_empty() {
             "<span class=\"muted\">No traffic yet</span>".to_owned()
         } else if not_closed.is_empty() {
-            format!(
-                "<span class=\"st ok\">Closed on all {} endpoints with traffic</span>",
-                keys.len()
-            )
+            match keys.len() {
+                1 => "<span class=\"st ok\">Closed on its endpoint with traffic</span>".to_owned(),
+                n => {
+                    format!("<span class=\"st ok\">Closed on all {n} endpoints with traffic</span>")
+                }
+            }
         } else {
             format!("<span class=\"st major\">{}</span>", not_closed.join(", "))
         };

@@ -123,9 +123,9 @@ impl FromRequestParts<AppState> for Session {
 }
 
 /// Refuses a request another site made the browser send: `Sec-Fetch-Site: cross-site`, or an
-/// `Origin` that is not this host (`Host`, or `X-Forwarded-Host` behind a proxy; a page of
-/// another site cannot set either).
-fn same_origin(headers: &HeaderMap) -> Result<(), DashboardError> {
+/// `Origin` that is not this host (`Host` — the URI's authority in HTTP/2 —, or
+/// `X-Forwarded-Host` behind a proxy; a page of another site can set none of them).
+fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> Result<(), DashboardError> {
     let text = |name| {
         headers
             .get(name)
@@ -137,7 +137,7 @@ fn same_origin(headers: &HeaderMap) -> Result<(), DashboardError> {
     let Some(origin) = headers.get(ORIGIN) else {
         return Ok(());
     };
-    let authority = origin
+    let from = origin
         .to_str()
         .ok()
         .and_then(|o| o.split_once("://"))
@@ -146,10 +146,10 @@ fn same_origin(headers: &HeaderMap) -> Result<(), DashboardError> {
     let forwarded = text(header::HeaderName::from_static("x-forwarded-host"))
         .and_then(|v| v.split(',').next())
         .map(str::trim);
-    if [text(HOST), forwarded]
+    if [text(HOST), authority, forwarded]
         .into_iter()
         .flatten()
-        .any(|host| host.eq_ignore_ascii_case(authority))
+        .any(|host| host.eq_ignore_ascii_case(from))
     {
         Ok(())
     } else {
@@ -171,7 +171,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for Posted<T> {
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let (mut parts, body) = req.into_parts();
-        same_origin(&parts.headers)?;
+        same_origin(&parts.headers, parts.uri.authority().map(|a| a.as_str()))?;
         let session = Session::from_request_parts(&mut parts, state).await?;
         let limit = state.runtime().max_body_bytes;
         let bytes = axum::body::to_bytes(body, limit)
@@ -316,7 +316,7 @@ pub(super) async fn sign_in(
     extensions: Extensions,
     req: Request,
 ) -> Result<Response, DashboardError> {
-    same_origin(req.headers())?;
+    same_origin(req.headers(), req.uri().authority().map(|a| a.as_str()))?;
     let headers = req.headers().clone();
     let who = client(&extensions, &headers);
     let now = clock::now_ms();
@@ -435,24 +435,41 @@ mod tests {
         let mut h = HeaderMap::new();
         h.insert(HOST, HeaderValue::from_static("gw.example:8080"));
         assert!(
-            same_origin(&h).is_ok(),
+            same_origin(&h, None).is_ok(),
             "no Origin: not a browser's cross-site post"
         );
         h.insert(ORIGIN, HeaderValue::from_static("http://gw.example:8080"));
-        assert!(same_origin(&h).is_ok());
+        assert!(same_origin(&h, None).is_ok());
         h.insert(ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(matches!(same_origin(&h), Err(DashboardError::CrossSite)));
+        assert!(matches!(
+            same_origin(&h, None),
+            Err(DashboardError::CrossSite)
+        ));
         h.insert(ORIGIN, HeaderValue::from_static("null"));
-        assert!(matches!(same_origin(&h), Err(DashboardError::CrossSite)));
+        assert!(matches!(
+            same_origin(&h, None),
+            Err(DashboardError::CrossSite)
+        ));
         h.insert(ORIGIN, HeaderValue::from_static("https://gw.example.com"));
         h.insert(
             "x-forwarded-host",
             HeaderValue::from_static("gw.example.com"),
         );
-        assert!(same_origin(&h).is_ok(), "behind a proxy");
+        assert!(same_origin(&h, None).is_ok(), "behind a proxy");
+        h.remove(HOST);
+        h.remove("x-forwarded-host");
+        h.insert(ORIGIN, HeaderValue::from_static("https://gw.example"));
+        assert!(
+            same_origin(&h, Some("gw.example")).is_ok(),
+            "HTTP/2: the URI's authority"
+        );
+        assert!(same_origin(&h, Some("other.example")).is_err());
         h.remove(ORIGIN);
         h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-        assert!(matches!(same_origin(&h), Err(DashboardError::CrossSite)));
+        assert!(matches!(
+            same_origin(&h, None),
+            Err(DashboardError::CrossSite)
+        ));
     }
 
     #[test]
