@@ -435,6 +435,12 @@ async fn sign_out_ends_the_session_and_so_does_disabling_its_key() {
         redirects_to_sign_in(&d.get(path, Some(&cookie)).await, path);
     }
 
+    // Signing in again from the same browser replaces its session.
+    let first = d.sign_in(&d.admin).await;
+    let r = d.post(SIGN_IN, Some(&first), &[("key", &d.admin)]).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    redirects_to_sign_in(&d.get("/dashboard", Some(&first)).await, "replaced");
+
     // A session ends with its management key.
     let second = key(&d.gw, "ops-2", true).await;
     let cookie = d.sign_in(&second).await;

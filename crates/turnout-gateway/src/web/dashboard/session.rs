@@ -330,13 +330,18 @@ pub(super) async fn sign_in(
         Ok(record) => record,
         Err((status, message)) => {
             throttle.fail(&who, now);
+            tracing::warn!(client = %who, status = status.as_u16(), "dashboard sign-in refused");
             return Ok(layout::sign_in(status, Some(&message)));
         }
     };
     throttle.forget(&who);
     let store = state.accounts().store();
-    // Expired sessions go whenever someone signs in: no sweeper needed.
+    // Expired sessions go whenever someone signs in: no sweeper needed. A session this
+    // browser still held is replaced, not left behind.
     store.delete_expired_sessions(now).await?;
+    if let Some(old) = cookie(&headers, COOKIE_NAME) {
+        store.delete_session(&keys::hash(old)).await?;
+    }
     let token = hex::encode(rand::random::<[u8; 32]>());
     let session = DashboardSession {
         token_hash: keys::hash(&token),
