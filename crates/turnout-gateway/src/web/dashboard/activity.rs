@@ -293,7 +293,7 @@ pub(super) async fn detail(
     let mut out = String::with_capacity(8192);
     out.push_str(&format!(
         "<p><a href=\"/dashboard/activity\">← Activity</a></p><p class=\"mono\">{}</p>\
-<p>Status: <span class=\"st {class}\">{}</span></p><div class=\"scroll\"><table><tbody>",
+<p>Status: <span class=\"st {class}\">{}</span></p><div class=\"scroll\"><table class=\"kv\"><tbody>",
         escape(&g.id),
         escape(&words)
     ));

@@ -49,6 +49,7 @@ h1{font-size:1.4rem;margin:12px 0 16px}h2{font-size:1.1rem;margin:28px 0 8px}
 table{border-collapse:collapse;width:100%;font-size:.9rem}
 th,td{text-align:left;padding:6px 8px;border-bottom:1px solid var(--line);vertical-align:top}
 thead th{color:var(--muted);font-weight:600}tbody th{font-weight:600}
+.kv th{width:14rem;white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}.nowrap{white-space:nowrap}
 .cards{display:grid;grid-template-columns:repeat(auto-fit,minmax(160px,1fr));gap:12px;margin:0}
 .card{border:1px solid var(--line);border-radius:8px;padding:10px 14px}
