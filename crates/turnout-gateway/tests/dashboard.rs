@@ -10,7 +10,7 @@ mod common;
 use common::*;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, ORIGIN, RETRY_AFTER, SET_COOKIE};
-use turnout_store::{KeyPatch, NewKey, keys};
+use turnout_store::{KeyPatch, keys};
 
 const SIGN_IN: &str = "/dashboard/sign-in";
 
@@ -44,22 +44,15 @@ async fn dashboard() -> Dash {
 
 /// A key of the `default` account, made as `turnout keys create` makes it.
 async fn key(gw: &Gateway, name: &str, management: bool) -> String {
-    let secret = keys::generate();
-    gw.state
-        .accounts()
-        .store()
-        .create_key(
-            &secret,
-            &NewKey {
-                account: "default".into(),
-                name: name.into(),
-                is_management: management,
-                ..NewKey::default()
-            },
-        )
-        .await
-        .unwrap();
-    secret
+    db_key(gw, "default", name, management).await
+}
+
+async fn disable(gw: &Gateway, secret: &str) {
+    let patch = KeyPatch {
+        disabled: Some(true),
+        ..KeyPatch::default()
+    };
+    patch_key(gw, secret, patch).await;
 }
 
 fn form(pairs: &[(&str, &str)]) -> String {
@@ -207,37 +200,22 @@ async fn only_a_usable_management_key_signs_in() {
         assert!(r.text().await.unwrap().contains(words), "{bad:?}");
     }
 
-    let store = d.gw.state.accounts().store();
     let disabled = key(&d.gw, "old-ops", true).await;
-    let k = store
-        .update_key(
-            &keys::hash(&disabled),
-            &KeyPatch {
-                disabled: Some(true),
-                ..KeyPatch::default()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    d.gw.state.accounts().apply_key_change(k);
+    disable(&d.gw, &disabled).await;
     let r = d.post(SIGN_IN, None, &[("key", &disabled)]).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.text().await.unwrap().contains("disabled"));
 
     let expired = key(&d.gw, "temp-ops", true).await;
-    let k = store
-        .update_key(
-            &keys::hash(&expired),
-            &KeyPatch {
-                expires_at_ms: Some(Some(1_000)),
-                ..KeyPatch::default()
-            },
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    d.gw.state.accounts().apply_key_change(k);
+    patch_key(
+        &d.gw,
+        &expired,
+        KeyPatch {
+            expires_at_ms: Some(Some(1_000)),
+            ..KeyPatch::default()
+        },
+    )
+    .await;
     let r = d.post(SIGN_IN, None, &[("key", &expired)]).await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.text().await.unwrap().contains("expired"));
@@ -448,21 +426,7 @@ async fn sign_out_ends_the_session_and_so_does_disabling_its_key() {
         d.get("/dashboard", Some(&cookie)).await.status(),
         StatusCode::OK
     );
-    let k =
-        d.gw.state
-            .accounts()
-            .store()
-            .update_key(
-                &keys::hash(&second),
-                &KeyPatch {
-                    disabled: Some(true),
-                    ..KeyPatch::default()
-                },
-            )
-            .await
-            .unwrap()
-            .unwrap();
-    d.gw.state.accounts().apply_key_change(k);
+    disable(&d.gw, &second).await;
     redirects_to_sign_in(&d.get("/dashboard", Some(&cookie)).await, "disabled key");
 }
 

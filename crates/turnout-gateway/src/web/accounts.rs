@@ -511,16 +511,25 @@ pub async fn generation(
     let id =
         q.id.filter(|i| !i.is_empty())
             .ok_or_else(|| ApiError::invalid("id: required (the gen-… id of a response)"))?;
-    let g = state
+    let g = account_generation(&state, &p.account, &id).await?;
+    Ok(Json(json!({ "data": generation_json(&g) })))
+}
+
+/// One of `account`'s generations: another account's is as unknown as a missing one.
+pub(crate) async fn account_generation(
+    state: &AppState,
+    account: &str,
+    id: &str,
+) -> Result<Generation, ApiError> {
+    state
         .accounts()
         .store()
-        .generation(&id)
+        .generation(id)
         .await?
-        .filter(|g| g.account == p.account)
+        .filter(|g| g.account == account)
         .ok_or_else(|| ApiError::NotFound {
             message: format!("Generation {id} not found"),
-        })?;
-    Ok(Json(json!({ "data": generation_json(&g) })))
+        })
 }
 
 fn generation_json(g: &Generation) -> Value {

@@ -10,10 +10,11 @@ use serde::Deserialize;
 use turnout_store::{Generation, GenerationFilter, KeyRecord, clock};
 
 use super::format::{self, NONE};
-use super::layout::{self, Frame, Nav};
+use super::layout::{self, Col, Frame, Nav, TABLE_END, option, table};
 use super::session::Session;
-use crate::error::{ApiError, DashboardError};
+use crate::error::DashboardError;
 use crate::state::AppState;
+use crate::web::accounts::account_generation;
 use crate::web::html::escape;
 
 const PAGE: u32 = 100;
@@ -170,32 +171,14 @@ pub(super) async fn list(
     }
     out.push_str("</datalist><label>Provider<select name=\"provider\"><option value=\"\">Any provider</option>");
     for p in catalog.providers() {
-        let selected = if filters.provider.trim() == p.slug {
-            " selected"
-        } else {
-            ""
-        };
-        out.push_str(&format!(
-            "<option value=\"{}\"{selected}>{}</option>",
-            escape(&p.slug),
-            escape(&p.name)
-        ));
+        out.push_str(&option(&p.slug, &p.name, filters.provider.trim() == p.slug));
     }
     out.push_str(
         "</select></label><label>Key<select name=\"key\"><option value=\"\">Any key</option>",
     );
     for k in &keys {
-        let selected = if filters.key.trim() == k.hash {
-            " selected"
-        } else {
-            ""
-        };
-        out.push_str(&format!(
-            "<option value=\"{}\"{selected}>{} ({})</option>",
-            escape(&k.hash),
-            escape(&k.name),
-            escape(&k.label)
-        ));
+        let label = format!("{} ({})", k.name, k.label);
+        out.push_str(&option(&k.hash, &label, filters.key.trim() == k.hash));
     }
     out.push_str(
         "</select></label><div><button type=\"submit\">Filter</button> \
@@ -205,14 +188,21 @@ pub(super) async fn list(
     if rows.is_empty() {
         out.push_str("<p class=\"notice\">No generations match. Requests appear here a moment after they finish.</p>");
     } else {
-        out.push_str(
-            "<div class=\"scroll\"><table id=\"generations\"><thead><tr>\
-<th scope=\"col\">Time (UTC)</th><th scope=\"col\">Key</th><th scope=\"col\">Model</th>\
-<th scope=\"col\">Provider</th><th scope=\"col\">Status</th>\
-<th scope=\"col\" class=\"num\">Tokens in → out</th><th scope=\"col\" class=\"num\">Cost</th>\
-<th scope=\"col\" class=\"num\">Latency</th><th scope=\"col\" class=\"num\">TTFT</th>\
-<th scope=\"col\">Generation</th></tr></thead><tbody>",
-        );
+        out.push_str(&table(
+            " id=\"generations\"",
+            &[
+                Col::Text("Time (UTC)"),
+                Col::Text("Key"),
+                Col::Text("Model"),
+                Col::Text("Provider"),
+                Col::Text("Status"),
+                Col::Num("Tokens in → out"),
+                Col::Num("Cost"),
+                Col::Num("Latency"),
+                Col::Num("TTFT"),
+                Col::Text("Generation"),
+            ],
+        ));
         for g in &rows {
             let (class, words) = outcome(g);
             out.push_str(&format!(
@@ -234,7 +224,7 @@ pub(super) async fn list(
                 ttft = opt_ms(g.latency_ms),
             ));
         }
-        out.push_str("</tbody></table></div>");
+        out.push_str(TABLE_END);
         if rows.len() == PAGE as usize
             && let Some(last) = rows.last()
         {
@@ -277,13 +267,7 @@ pub(super) async fn detail(
     Path(id): Path<String>,
 ) -> Result<Response, DashboardError> {
     let store = state.accounts().store();
-    let g = store
-        .generation(&id)
-        .await?
-        .filter(|g| g.account == session.account)
-        .ok_or_else(|| ApiError::NotFound {
-            message: format!("This account has no generation {id}"),
-        })?;
+    let g = account_generation(&state, &session.account, &id).await?;
     let keys = store
         .list_keys(Some(&session.account), true, 0, KEYS_LISTED)
         .await?;
@@ -331,12 +315,18 @@ pub(super) async fn detail(
             "<tr><th scope=\"row\">{name}</th><td>{value}</td></tr>"
         ));
     }
-    out.push_str(
-        "</tbody></table></div><h2>Attempts of the plan</h2><div class=\"scroll\"><table id=\"attempts\">\
-<thead><tr><th scope=\"col\" class=\"num\">#</th><th scope=\"col\">Provider</th>\
-<th scope=\"col\">Model</th><th scope=\"col\" class=\"num\">HTTP status</th>\
-<th scope=\"col\">Outcome</th></tr></thead><tbody>",
-    );
+    out.push_str(TABLE_END);
+    out.push_str("<h2>Attempts of the plan</h2>");
+    out.push_str(&table(
+        " id=\"attempts\"",
+        &[
+            Col::Num("#"),
+            Col::Text("Provider"),
+            Col::Text("Model"),
+            Col::Num("HTTP status"),
+            Col::Text("Outcome"),
+        ],
+    ));
     for (i, a) in g.attempts.iter().enumerate() {
         let class = if a.status == 200 { "ok" } else { "major" };
         out.push_str(&format!(
@@ -349,8 +339,9 @@ pub(super) async fn detail(
             attempt_words(a.status)
         ));
     }
+    out.push_str(TABLE_END);
     out.push_str(&format!(
-        "</tbody></table></div><p class=\"muted\">The same record as \
+        "<p class=\"muted\">The same record as \
 <code>GET /api/v1/generation?id={}</code> (its <code>provider_responses</code>).</p>",
         escape(&g.id)
     ));

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use turnout_store::{KeyPatch, KeyRecord, Nanos, NewKey, RateLimit, clock};
 
 use super::format;
-use super::layout::{self, Frame, Nav};
+use super::layout::{self, Col, Frame, Nav, TABLE_END, option, table};
 use super::session::{NoFields, Posted, Session};
 use crate::error::{ApiError, DashboardError};
 use crate::state::AppState;
@@ -183,15 +183,8 @@ fn key_fields(form: &CreateForm) -> String {
     let reset_options = ["", "daily", "weekly", "monthly"]
         .iter()
         .map(|r| {
-            format!(
-                "<option value=\"{r}\"{}>{}</option>",
-                if form.limit_reset.trim() == *r {
-                    " selected"
-                } else {
-                    ""
-                },
-                if r.is_empty() { "Never" } else { r }
-            )
+            let label = if r.is_empty() { "Never" } else { r };
+            option(r, label, form.limit_reset.trim() == *r)
         })
         .collect::<String>();
     format!(
@@ -272,12 +265,21 @@ Copy it now: it is shown only this once (Turnout keeps only its SHA-256).</p>\
     if keys.is_empty() {
         out.push_str("<p class=\"notice\">This account has no keys yet.</p>");
     } else {
-        out.push_str(
-            "<div class=\"scroll\"><table id=\"keys\"><thead><tr><th scope=\"col\">Name</th>\
-<th scope=\"col\">Label</th><th scope=\"col\">State</th><th scope=\"col\" class=\"num\">Usage</th>\
-<th scope=\"col\">Limit</th><th scope=\"col\">Rate limits</th><th scope=\"col\">Models</th>\
-<th scope=\"col\">Expires</th><th scope=\"col\">Created</th><th scope=\"col\">Actions</th></tr></thead><tbody>",
-        );
+        out.push_str(&table(
+            " id=\"keys\"",
+            &[
+                Col::Text("Name"),
+                Col::Text("Label"),
+                Col::Text("State"),
+                Col::Num("Usage"),
+                Col::Text("Limit"),
+                Col::Text("Rate limits"),
+                Col::Text("Models"),
+                Col::Text("Expires"),
+                Col::Text("Created"),
+                Col::Text("Actions"),
+            ],
+        ));
         for k in &keys {
             let spend = accounts.key_spend(&k.hash, Some(k)).await?;
             let limit = match (k.limit, limit_remaining(k.limit, k.limit_reset, &spend)) {
@@ -342,7 +344,7 @@ Copy it now: it is shown only this once (Turnout keeps only its SHA-256).</p>\
                 name = escape(&k.name),
             ));
         }
-        out.push_str("</tbody></table></div>");
+        out.push_str(TABLE_END);
     }
 
     out.push_str(&format!(

@@ -73,6 +73,39 @@ details.series summary{cursor:pointer;color:var(--muted);margin:6px 0}
 footer{color:var(--muted);font-size:.85rem;max-width:1120px;margin:0 auto;padding:0 16px 24px}
 ";
 
+/// A column of a data table: text (left) or a figure (right-aligned).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Col<'a> {
+    Text(&'a str),
+    Num(&'a str),
+}
+
+/// The opening of a data table up to its first row: `attrs` go on `<table>`, the headers are
+/// column headers; close it with [`TABLE_END`].
+pub(crate) fn table(attrs: &str, columns: &[Col<'_>]) -> String {
+    let mut out = format!("<div class=\"scroll\"><table{attrs}><thead><tr>");
+    for c in columns {
+        match c {
+            Col::Text(h) => out.push_str(&format!("<th scope=\"col\">{h}</th>")),
+            Col::Num(h) => out.push_str(&format!("<th scope=\"col\" class=\"num\">{h}</th>")),
+        }
+    }
+    out.push_str("</tr></thead><tbody>");
+    out
+}
+
+pub(crate) const TABLE_END: &str = "</tbody></table></div>";
+
+/// One `<option>` of a `<select>`.
+pub(crate) fn option(value: &str, label: &str, selected: bool) -> String {
+    format!(
+        "<option value=\"{}\"{}>{}</option>",
+        escape(value),
+        if selected { " selected" } else { "" },
+        escape(label)
+    )
+}
+
 /// What a signed-in page is made of besides its content.
 #[derive(Debug)]
 pub(crate) struct Frame<'a> {

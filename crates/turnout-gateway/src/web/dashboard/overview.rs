@@ -8,7 +8,7 @@ use axum::response::Response;
 use turnout_store::{GenerationSample, Nanos, clock};
 
 use super::format::{self, NONE};
-use super::layout::{self, Frame, Nav};
+use super::layout::{self, Col, Frame, Nav, TABLE_END, table};
 use super::session::Session;
 use crate::error::DashboardError;
 use crate::state::AppState;
@@ -249,13 +249,10 @@ but never refused, until credits are first added.</p>",
         ));
     }
 
-    out.push_str(
-        "<h2>Traffic</h2><div class=\"scroll\"><table><thead><tr><th scope=\"col\">Figure</th>",
-    );
-    for r in &RANGES {
-        out.push_str(&format!("<th scope=\"col\" class=\"num\">{}</th>", r.title));
-    }
-    out.push_str("</tr></thead><tbody>");
+    out.push_str("<h2>Traffic</h2>");
+    let mut columns = vec![Col::Text("Figure")];
+    columns.extend(RANGES.iter().map(|r| Col::Num(r.title)));
+    out.push_str(&table(" id=\"traffic\"", &columns));
     type Row = fn(&Figures) -> String;
     let rows: [(&str, Row); 8] = [
         ("Requests", |f| format::count(f.requests)),
@@ -278,7 +275,7 @@ but never refused, until credits are first added.</p>",
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table></div>");
+    out.push_str(TABLE_END);
     out.push_str(
         "<p class=\"muted\">From this account's generation records. The error rate counts \
 upstream attempts that failed (and were retried or fell over) among all attempts of served \
@@ -309,12 +306,21 @@ the newest {} requests; requests and spend count every record.</p>",
     out.push_str("</div><div class=\"plots\"></div></div>");
     for (r, f) in RANGES.iter().zip(&ranges) {
         out.push_str(&format!(
-            "<details class=\"series\"><summary>{}, {}</summary><div class=\"scroll\">\
-<table data-range=\"{}\"><thead><tr><th scope=\"col\">From (UTC)</th><th scope=\"col\" class=\"num\">Requests</th>\
-<th scope=\"col\" class=\"num\">Error rate</th><th scope=\"col\" class=\"num\">Spend</th>\
-<th scope=\"col\" class=\"num\">Latency p50</th><th scope=\"col\" class=\"num\">p95</th>\
-<th scope=\"col\" class=\"num\">TTFT p50</th><th scope=\"col\" class=\"num\">p95</th></tr></thead><tbody>",
-            r.title, r.per, r.id
+            "<details class=\"series\"><summary>{}, {}</summary>",
+            r.title, r.per
+        ));
+        out.push_str(&table(
+            &format!(" data-range=\"{}\"", r.id),
+            &[
+                Col::Text("From (UTC)"),
+                Col::Num("Requests"),
+                Col::Num("Error rate"),
+                Col::Num("Spend"),
+                Col::Num("Latency p50"),
+                Col::Num("p95"),
+                Col::Num("TTFT p50"),
+                Col::Num("p95"),
+            ],
         ));
         for (i, b) in f.buckets.iter().enumerate() {
             let at = f.start_ms + i as i64 * r.bucket_ms;
@@ -347,7 +353,8 @@ data-lat50=\"{}\" data-lat95=\"{}\" data-ttft50=\"{}\" data-ttft95=\"{}\"><td>{}
                 format::ms(stats[3]),
             ));
         }
-        out.push_str("</tbody></table></div></details>");
+        out.push_str(TABLE_END);
+        out.push_str("</details>");
     }
     Ok(layout::page(
         Frame {

@@ -9,7 +9,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::layout::{self, Frame, Nav};
+use super::layout::{self, Col, Frame, Nav, TABLE_END, table};
 use super::session::{Posted, Session};
 use crate::error::{ApiError, DashboardError};
 use crate::ingress;
@@ -51,10 +51,15 @@ fn excluded_table(out: &mut String, excluded: &[Value]) {
         out.push_str("<p class=\"muted\">No endpoint was excluded.</p>");
         return;
     }
-    out.push_str(
-        "<div class=\"scroll\"><table id=\"excluded\"><thead><tr><th scope=\"col\">Provider</th>\
-<th scope=\"col\">Model</th><th scope=\"col\">Excluded by</th><th scope=\"col\">Reason</th></tr></thead><tbody>",
-    );
+    out.push_str(&table(
+        " id=\"excluded\"",
+        &[
+            Col::Text("Provider"),
+            Col::Text("Model"),
+            Col::Text("Excluded by"),
+            Col::Text("Reason"),
+        ],
+    ));
     for e in excluded {
         out.push_str(&format!(
             "<tr><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
@@ -64,7 +69,7 @@ fn excluded_table(out: &mut String, excluded: &[Value]) {
             text(e, "reason")
         ));
     }
-    out.push_str("</tbody></table></div>");
+    out.push_str(TABLE_END);
 }
 
 fn render(session: &Session, status: StatusCode, request: &str, result: &str) -> Response {
@@ -119,11 +124,16 @@ pub(super) async fn explain(
                 "<h2>Candidates, in order ({})</h2>",
                 candidates.len()
             ));
-            out.push_str(
-                "<div class=\"scroll\"><table id=\"candidates\"><thead><tr><th scope=\"col\" class=\"num\">Rank</th>\
-<th scope=\"col\">Provider</th><th scope=\"col\">Model</th><th scope=\"col\">Upstream model</th>\
-<th scope=\"col\">Why</th></tr></thead><tbody>",
-            );
+            out.push_str(&table(
+                " id=\"candidates\"",
+                &[
+                    Col::Num("Rank"),
+                    Col::Text("Provider"),
+                    Col::Text("Model"),
+                    Col::Text("Upstream model"),
+                    Col::Text("Why"),
+                ],
+            ));
             for c in candidates {
                 out.push_str(&format!(
                     "<tr><td class=\"num\">{}</td><td>{} <code>{}</code></td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
@@ -135,7 +145,7 @@ pub(super) async fn explain(
                     text(c, "why")
                 ));
             }
-            out.push_str("</tbody></table></div>");
+            out.push_str(TABLE_END);
             excluded_table(
                 &mut out,
                 data["excluded"].as_array().map_or(&[][..], Vec::as_slice),

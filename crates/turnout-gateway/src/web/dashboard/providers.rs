@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use turnout_store::clock;
 
 use super::format::{self, NONE};
-use super::layout::{self, Frame, Nav};
+use super::layout::{self, Col, Frame, Nav, TABLE_END, table};
 use super::session::Session;
 use crate::error::DashboardError;
 use crate::health::BreakerState;
@@ -77,11 +77,16 @@ depends on its fallbacks: check below that they served or were probed recently.<
     if shares.is_empty() {
         out.push_str("<p class=\"notice\">No requests in the last 30 days.</p>");
     } else {
-        out.push_str(
-            "<div class=\"scroll\"><table id=\"concentration\"><thead><tr><th scope=\"col\">Provider</th>\
-<th scope=\"col\" class=\"num\">Requests</th><th scope=\"col\" class=\"num\">Share of requests</th>\
-<th scope=\"col\" class=\"num\">Spend</th><th scope=\"col\" class=\"num\">Share of spend</th></tr></thead><tbody>",
-        );
+        out.push_str(&table(
+            " id=\"concentration\"",
+            &[
+                Col::Text("Provider"),
+                Col::Num("Requests"),
+                Col::Num("Share of requests"),
+                Col::Num("Spend"),
+                Col::Num("Share of spend"),
+            ],
+        ));
         for s in &shares {
             out.push_str(&format!(
                 "<tr data-provider=\"{name}\" data-requests=\"{}\" data-request-share=\"{}\" \
@@ -97,16 +102,22 @@ data-usage-share=\"{}\"><th scope=\"row\">{name}</th><td class=\"num\">{}</td><t
                 name = escape(&s.provider_name),
             ));
         }
-        out.push_str("</tbody></table></div><p class=\"muted\">The same figures as <code>GET /api/v1/activity</code> (<code>providers[]</code>): this account's generation records of the last 30 UTC days.</p>");
+        out.push_str(TABLE_END);
+        out.push_str("<p class=\"muted\">The same figures as <code>GET /api/v1/activity</code> (<code>providers[]</code>): this account's generation records of the last 30 UTC days.</p>");
     }
 
     let components = board.components();
-    out.push_str(
-        "<h2>Provider health</h2><div class=\"scroll\"><table id=\"provider-health\"><thead><tr>\
-<th scope=\"col\">Provider</th><th scope=\"col\">Status page</th>\
-<th scope=\"col\" class=\"num\">Error rate, 24 h</th><th scope=\"col\">Breakers</th>\
-<th scope=\"col\">Credentials check</th></tr></thead><tbody>",
-    );
+    out.push_str("<h2>Provider health</h2>");
+    out.push_str(&table(
+        " id=\"provider-health\"",
+        &[
+            Col::Text("Provider"),
+            Col::Text("Status page"),
+            Col::Num("Error rate, 24 h"),
+            Col::Text("Breakers"),
+            Col::Text("Credentials check"),
+        ],
+    ));
     for p in catalog.providers() {
         let prefix = format!("{}|", p.slug);
         let keys: Vec<&String> = breakers.keys().filter(|k| k.starts_with(&prefix)).collect();
@@ -180,8 +191,9 @@ data-usage-share=\"{}\"><th scope=\"row\">{name}</th><td class=\"num\">{}</td><t
             name = escape(&p.name),
         ));
     }
+    out.push_str(TABLE_END);
     out.push_str(
-        "</tbody></table></div><p class=\"muted\">Error rate: hard errors among attempts of \
+        "<p class=\"muted\">Error rate: hard errors among attempts of \
 live traffic (every account) in the last 24 hours, kept in memory since the gateway started; \
 429s and client errors do not count.</p>",
     );
@@ -190,13 +202,22 @@ live traffic (every account) in the last 24 hours, kept in memory since the gate
     let store = state.accounts().store();
     for model in catalog.models() {
         out.push_str(&format!(
-            "<h3>{} <code>{}</code></h3><div class=\"scroll\"><table class=\"chain\" data-model=\"{}\"><thead><tr>\
-<th scope=\"col\" class=\"num\">#</th><th scope=\"col\">Provider</th><th scope=\"col\">Upstream model</th>\
-<th scope=\"col\" class=\"num\">Price in / out per 1M</th><th scope=\"col\">Status page</th>\
-<th scope=\"col\">Breaker</th><th scope=\"col\">Last served</th><th scope=\"col\">Last probe</th></tr></thead><tbody>",
+            "<h3>{} <code>{}</code></h3>",
             escape(&model.name),
-            escape(&model.id),
             escape(&model.id)
+        ));
+        out.push_str(&table(
+            &format!(" class=\"chain\" data-model=\"{}\"", escape(&model.id)),
+            &[
+                Col::Num("#"),
+                Col::Text("Provider"),
+                Col::Text("Upstream model"),
+                Col::Num("Price in / out per 1M"),
+                Col::Text("Status page"),
+                Col::Text("Breaker"),
+                Col::Text("Last served"),
+                Col::Text("Last probe"),
+            ],
         ));
         for (i, e) in model.endpoints.iter().enumerate() {
             let status = match board.endpoint_status(&e.key) {
@@ -247,7 +268,7 @@ live traffic (every account) in the last 24 hours, kept in memory since the gate
                 escape(&breaker),
             ));
         }
-        out.push_str("</tbody></table></div>");
+        out.push_str(TABLE_END);
     }
     Ok(layout::page(
         Frame {
