@@ -198,7 +198,7 @@ pub(crate) fn sign_in(status: StatusCode, message: Option<&str>) -> Response {
     }
     out.push_str(
         "<form method=\"post\" action=\"/dashboard/sign-in\" class=\"narrow\">\
-<p>Sign in with a <strong>management key</strong> (made with <code>turnout keys create \
+<p>Sign in with a <strong>management key</strong> (made with <code class=\"nowrap\">turnout keys create \
 --management</code>). The key is exchanged for a session of 12 hours; it is not kept in the \
 browser.</p>\
 <label for=\"key\">Management key</label>\
