@@ -140,3 +140,28 @@ def http(gateway: str) -> Iterator[httpx.Client]:
     """Plain HTTP client for raw-wire tests (no SDK in between)."""
     with httpx.Client(base_url=gateway, timeout=30.0) as client:
         yield client
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (which cannot download browsers here). Skipped
+    on a machine without it, except under CI, where .ci/run installs it."""
+    executable = _chromium()
+    if executable is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI needs Debian's chromium for the browser tests (.ci/run installs it)")
+        pytest.skip("no chromium on this machine (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        yield b
+        b.close()

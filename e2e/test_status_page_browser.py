@@ -4,37 +4,11 @@ light and dark mode, with no JavaScript needed. Screenshots go to target/e2e-art
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import httpx
-import pytest
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "target" / "e2e-artifacts"
-
-
-def _chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return None
-
-
-@pytest.fixture(scope="module")
-def browser():
-    executable = _chromium()
-    if executable is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI needs Debian's chromium for the browser tests (.ci/run installs it)")
-        pytest.skip("no chromium on this machine (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
-        yield b
-        b.close()
 
 
 def test_the_status_page_renders_banner_components_and_uptime_bars(browser, gateway: str):

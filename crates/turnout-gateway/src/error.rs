@@ -301,3 +301,71 @@ impl ApiError {
         response
     }
 }
+
+/// What a dashboard page or form can fail with. A browser reads these, so they are answered
+/// as an HTML page (or, without a session, a redirect to sign-in), never as the JSON envelope.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    #[error("Sign in to continue")]
+    SignInRequired,
+    /// The request came from another site (its `Origin` is not this host).
+    #[error("Refused: this form was not sent from this dashboard")]
+    CrossSite,
+    /// The form's CSRF token is missing or is not the session's.
+    #[error(
+        "Refused: this form has expired or did not come from this dashboard. Reload the page and try again."
+    )]
+    Csrf,
+    #[error("Too many failed sign-in attempts from this client. Try again in {} s.", retry_after.as_secs().max(1))]
+    Throttled { retry_after: Duration },
+    #[error("{0}")]
+    BadForm(String),
+    #[error(transparent)]
+    Api(#[from] ApiError),
+}
+
+impl From<turnout_store::StoreError> for DashboardError {
+    fn from(e: turnout_store::StoreError) -> Self {
+        Self::Api(e.into())
+    }
+}
+
+impl DashboardError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::SignInRequired => StatusCode::SEE_OTHER,
+            Self::CrossSite | Self::Csrf => StatusCode::FORBIDDEN,
+            Self::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::BadForm(_) => StatusCode::BAD_REQUEST,
+            Self::Api(e) => e.status(),
+        }
+    }
+}
+
+impl IntoResponse for DashboardError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if let Self::SignInRequired = self {
+            let mut r = status.into_response();
+            r.headers_mut().insert(
+                header::LOCATION,
+                HeaderValue::from_static(crate::web::dashboard::SIGN_IN),
+            );
+            return r;
+        }
+        if let Self::Api(ApiError::Internal { detail }) = &self {
+            tracing::error!(%detail, "internal error on a dashboard page");
+        }
+        let mut r = crate::web::dashboard::layout::problem(
+            status,
+            &self.to_string(),
+            matches!(self, Self::Throttled { .. }),
+        );
+        if let Self::Throttled { retry_after } = &self {
+            let secs = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        r
+    }
+}

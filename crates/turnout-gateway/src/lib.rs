@@ -141,6 +141,8 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/health", get(ops::endpoint_health))
         .route("/admin/credits", post(accounts::add_credits))
         .merge(status_admin_routes())
+        // The operator's dashboard: every /dashboard route, with its own sign-in throttle.
+        .merge(web::dashboard::routes())
         .fallback(ops::not_found)
         .method_not_allowed_fallback(ops::method_not_allowed)
         .with_state(state)

@@ -25,22 +25,7 @@ fn priced(base_url: &str) -> String {
 /// A management key on the `default` account, made the way `turnout keys create
 /// --management` makes it.
 async fn bootstrap(gw: &Gateway) -> String {
-    let secret = keys::generate();
-    gw.state
-        .accounts()
-        .store()
-        .create_key(
-            &secret,
-            &NewKey {
-                account: "default".into(),
-                name: "operator".into(),
-                is_management: true,
-                ..NewKey::default()
-            },
-        )
-        .await
-        .unwrap();
-    secret
+    db_key(gw, "default", "operator", true).await
 }
 
 async fn call(

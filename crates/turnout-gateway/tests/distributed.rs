@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::{Value, json};
-use turnout_store::{NewKey, keys};
 
 fn priced(base_url: &str) -> String {
     format!(
@@ -26,21 +25,7 @@ async fn pair(mock_url: &str) -> Option<(Gateway, Gateway, String)> {
     let toml = priced(mock_url);
     let a = Gateway::start_shared(&toml, &db, Some(&redis)).await;
     let b = Gateway::start_shared(&toml, &db, Some(&redis)).await;
-    let admin = keys::generate();
-    a.state
-        .accounts()
-        .store()
-        .create_key(
-            &admin,
-            &NewKey {
-                account: "default".into(),
-                name: "operator".into(),
-                is_management: true,
-                ..NewKey::default()
-            },
-        )
-        .await
-        .unwrap();
+    let admin = db_key(&a, "default", "operator", true).await;
     Some((a, b, admin))
 }
 

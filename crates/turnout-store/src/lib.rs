@@ -4,6 +4,7 @@
 //! for both (sqlx's `Any` driver, `$N` placeholders); only the migrations differ.
 
 pub mod clock;
+pub mod dashboard;
 pub mod keys;
 mod migrate;
 pub mod money;
@@ -18,6 +19,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 
 pub use clock::LimitReset;
+pub use dashboard::{DashboardSession, GenerationFilter, GenerationSample, SpendBucket};
 pub use money::Nanos;
 pub use records::*;
 pub use status::{DayCounts, StatusTransition, StoredIncident};
@@ -589,16 +591,8 @@ impl Store {
         account: &str,
         limit: u32,
     ) -> Result<Vec<Generation>, StoreError> {
-        let sql = format!(
-            "SELECT {GENERATION_COLUMNS} FROM generations WHERE account = $1 \
-             ORDER BY created_at_ms DESC, id DESC LIMIT $2"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(account)
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(generation_from_row).collect()
+        self.find_generations(account, &GenerationFilter::default(), limit)
+            .await
     }
 
     /// Requests, spend and tokens per UTC day, model and provider since `since_ms`.

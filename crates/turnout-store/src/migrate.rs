@@ -27,6 +27,11 @@ const SQLITE: Embedded = &[
         "status history",
         include_str!("../migrations/sqlite/0003_status_history.sql"),
     ),
+    (
+        4,
+        "dashboard sessions",
+        include_str!("../migrations/sqlite/0004_dashboard_sessions.sql"),
+    ),
 ];
 
 const POSTGRES: Embedded = &[
@@ -44,6 +49,11 @@ const POSTGRES: Embedded = &[
         3,
         "status history",
         include_str!("../migrations/postgres/0003_status_history.sql"),
+    ),
+    (
+        4,
+        "dashboard sessions",
+        include_str!("../migrations/postgres/0004_dashboard_sessions.sql"),
     ),
 ];
 

@@ -333,3 +333,147 @@ async fn status_history_round_trips_and_prunes() {
         assert_eq!(kept.len(), 1, "resolved before the cut-off: pruned");
     }
 }
+
+#[tokio::test]
+async fn dashboard_sessions_settings_and_generation_views() {
+    use turnout_store::{DashboardSession, GenerationFilter};
+    let dir = tempfile::tempdir().unwrap();
+    for store in backends(&dir).await {
+        let b = store.backend();
+        store.ensure_account("acme").await.unwrap();
+        let now = clock::now_ms();
+        let session = DashboardSession {
+            token_hash: keys::hash("token"),
+            account: "acme".into(),
+            key_hash: "k".into(),
+            csrf_token: "csrf".into(),
+            created_at_ms: now,
+            expires_at_ms: now + 1_000,
+        };
+        store.create_session(&session).await.unwrap();
+        assert_eq!(
+            store.session(&session.token_hash, now).await.unwrap(),
+            Some(session.clone()),
+            "{b:?}"
+        );
+        assert_eq!(
+            store
+                .session(&session.token_hash, now + 1_000)
+                .await
+                .unwrap(),
+            None,
+            "expired at expires_at_ms"
+        );
+        assert_eq!(store.delete_expired_sessions(now).await.unwrap(), 0);
+        assert!(store.delete_session(&session.token_hash).await.unwrap());
+        assert_eq!(store.session(&session.token_hash, now).await.unwrap(), None);
+        store.create_session(&session).await.unwrap();
+        assert_eq!(store.delete_expired_sessions(now + 1_000).await.unwrap(), 1);
+
+        assert_eq!(store.low_balance_alert("acme").await.unwrap(), None);
+        store
+            .set_low_balance_alert("acme", Some(Nanos(5)))
+            .await
+            .unwrap();
+        store
+            .set_low_balance_alert("acme", Some(Nanos(7)))
+            .await
+            .unwrap();
+        assert_eq!(
+            store.low_balance_alert("acme").await.unwrap(),
+            Some(Nanos(7))
+        );
+        store.set_low_balance_alert("acme", None).await.unwrap();
+        assert_eq!(store.low_balance_alert("acme").await.unwrap(), None);
+
+        let mut rows = Vec::new();
+        for i in 0..5i64 {
+            let mut g = generation(&format!("gen-d{i}"), "acme", Some("k1"), 10 + i);
+            g.created_at_ms = now - 10 * 60_000 + i * 60_000;
+            if i % 2 == 1 {
+                g.provider_slug = "other".into();
+                g.model = "mock/tiny".into();
+                g.key_hash = Some("k2".into());
+                g.attempts.insert(
+                    0,
+                    AttemptRecord {
+                        provider_name: "Acme".into(),
+                        model: "acme/chat".into(),
+                        status: 503,
+                    },
+                );
+            }
+            rows.push(g);
+        }
+        store.write_generations(&rows).await.unwrap();
+        let all = store
+            .find_generations("acme", &GenerationFilter::default(), 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            all.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+            ["gen-d4", "gen-d3", "gen-d2", "gen-d1", "gen-d0"]
+        );
+        let other = GenerationFilter {
+            provider_slug: Some("other".into()),
+            ..GenerationFilter::default()
+        };
+        let found = store.find_generations("acme", &other, 10).await.unwrap();
+        assert_eq!(found.len(), 2);
+        let by_key = GenerationFilter {
+            key_hash: Some("k1".into()),
+            model: Some("acme/chat".into()),
+            ..GenerationFilter::default()
+        };
+        assert_eq!(
+            store
+                .find_generations("acme", &by_key, 10)
+                .await
+                .unwrap()
+                .len(),
+            3
+        );
+        let page = GenerationFilter {
+            before: Some((all[1].created_at_ms, all[1].id.clone())),
+            ..GenerationFilter::default()
+        };
+        let older = store.find_generations("acme", &page, 2).await.unwrap();
+        assert_eq!(
+            older.iter().map(|g| g.id.as_str()).collect::<Vec<_>>(),
+            ["gen-d2", "gen-d1"]
+        );
+        assert!(
+            store
+                .find_generations("nobody", &GenerationFilter::default(), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+
+        let buckets = store
+            .spend_buckets("acme", now - 3_600_000, 3_600_000)
+            .await
+            .unwrap();
+        assert_eq!(buckets.iter().map(|b| b.requests).sum::<u64>(), 5);
+        assert_eq!(buckets.iter().map(|b| b.cost).sum::<Nanos>(), Nanos(60));
+        assert!(buckets.iter().all(|b| b.start_ms % 3_600_000 == 0));
+
+        let samples = store
+            .generation_samples("acme", now - 3_600_000, 3)
+            .await
+            .unwrap();
+        assert_eq!(samples.len(), 3);
+        assert_eq!(samples[0].created_at_ms, rows[4].created_at_ms);
+        assert_eq!(samples[1].attempts.len(), 2);
+
+        assert_eq!(
+            store.last_served("acme", "acme/chat").await.unwrap(),
+            Some(rows[4].created_at_ms)
+        );
+        assert_eq!(
+            store.last_served("other", "mock/tiny").await.unwrap(),
+            Some(rows[3].created_at_ms)
+        );
+        assert_eq!(store.last_served("acme", "nope").await.unwrap(), None);
+    }
+}

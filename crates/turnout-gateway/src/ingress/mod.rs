@@ -374,13 +374,27 @@ pub async fn routing_explain(
     headers: HeaderMap,
     body: Body,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let runtime = state.runtime();
-    let principal = runtime
+    let principal = state
+        .runtime()
         .auth
         .authenticate(&headers, state.accounts())
         .await?;
+    Ok(axum::Json(
+        explain(&state, &principal, &headers, body).await?,
+    ))
+}
+
+/// The `{"data": {"candidates", "excluded"}}` answer of routing/explain for `principal`
+/// (also the dashboard's routing playground).
+pub(crate) async fn explain(
+    state: &AppState,
+    principal: &auth::Principal,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<serde_json::Value, ApiError> {
+    let runtime = state.runtime();
     let (_, plan, _) =
-        admit_and_plan(&state, &runtime, &principal, &headers, body, Skin::Chat).await?;
+        admit_and_plan(state, &runtime, principal, headers, body, Skin::Chat).await?;
     let candidates: Vec<serde_json::Value> = plan
         .candidates()
         .enumerate()
@@ -400,9 +414,7 @@ pub async fn routing_explain(
         .iter()
         .map(crate::routing::plan::Exclusion::to_json)
         .collect();
-    Ok(axum::Json(
-        serde_json::json!({"data": {"candidates": candidates, "excluded": excluded}}),
-    ))
+    Ok(serde_json::json!({"data": {"candidates": candidates, "excluded": excluded}}))
 }
 
 /// Reads the whole body, whatever its `Content-Type` (so `curl -d` works), up to the limit.

@@ -1,6 +1,6 @@
 //! The status page's static files, embedded in the binary and served under names that carry
 //! their content hash, so they can be cached forever (spec/status.md §5.9): uPlot 1.6.32
-//! (MIT, its licence served beside it) and the page's own script.
+//! (MIT, its licence served beside it), the page's own script and the dashboard's.
 
 use std::sync::LazyLock;
 
@@ -25,6 +25,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     let uplot_js: &[u8] = include_bytes!("../../assets/uplot/uPlot.iife.min.js");
     let uplot_css: &[u8] = include_bytes!("../../assets/uplot/uPlot.min.css");
     let status_js: &[u8] = include_bytes!("../../assets/status.js");
+    let dashboard_js: &[u8] = include_bytes!("../../assets/dashboard.js");
     vec![
         Asset {
             name: hashed("uplot", "js", uplot_js),
@@ -40,6 +41,11 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
             name: hashed("status", "js", status_js),
             content_type: "text/javascript; charset=utf-8",
             bytes: status_js,
+        },
+        Asset {
+            name: hashed("dashboard", "js", dashboard_js),
+            content_type: "text/javascript; charset=utf-8",
+            bytes: dashboard_js,
         },
         Asset {
             name: "uplot-LICENSE.txt".to_owned(),

@@ -16,6 +16,7 @@ use super::history::{DAYS, status_word};
 use crate::error::ApiError;
 use crate::state::AppState;
 use crate::web::catalog::percentiles;
+use crate::web::html::escape;
 
 const DAY_MS: i64 = 86_400_000;
 
@@ -237,13 +238,6 @@ pub async fn endpoints(State(state): State<AppState>) -> Response {
         "application/json; charset=utf-8",
         false,
     )
-}
-
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
 
 /// A flat two-part badge, shields.io style; status spelled out in the text.

@@ -14,6 +14,7 @@ use super::derive::{ComponentStatus, Impact, IncidentStatus, Indicator};
 use super::maintenance::MaintenanceStatus;
 use super::settings::StatusSettings;
 use crate::state::AppState;
+use crate::web::html::{PALETTE, escape};
 
 /// One JSON body with its strong ETag.
 #[derive(Debug, Default, Clone)]
@@ -351,7 +352,7 @@ fn utc_minute(ms: u64) -> String {
     iso.get(..16).unwrap_or(&iso).replace('T', " ")
 }
 
-fn label(s: ComponentStatus) -> &'static str {
+pub(crate) fn label(s: ComponentStatus) -> &'static str {
     match s {
         ComponentStatus::Operational => "Operational",
         ComponentStatus::UnderMaintenance => "Under maintenance",
@@ -361,7 +362,7 @@ fn label(s: ComponentStatus) -> &'static str {
     }
 }
 
-fn css_class(s: ComponentStatus) -> &'static str {
+pub(crate) fn css_class(s: ComponentStatus) -> &'static str {
     match s {
         ComponentStatus::Operational => "ok",
         ComponentStatus::UnderMaintenance => "maint",
@@ -381,19 +382,7 @@ fn indicator_class(i: Option<Indicator>) -> &'static str {
     }
 }
 
-fn escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
 const STYLE: &str = "
-:root{--bg:#fff;--fg:#1d2330;--muted:#5b6575;--line:#e3e6ec;--ok:#1f8a4c;--degraded:#b58105;
---partial:#c8570a;--major:#c62828;--maint:#1e63c4;--link:#1e63c4}
-@media (prefers-color-scheme:dark){:root{--bg:#11151c;--fg:#e6e9ef;--muted:#9aa4b2;--line:#273040;--link:#7fb0ff}}
-a{color:var(--link)}
-body{margin:0;font:16px/1.5 system-ui,sans-serif;background:var(--bg);color:var(--fg)}
 main{max-width:760px;margin:0 auto;padding:24px 16px}
 h1{font-size:1.4rem;margin:0 0 16px}
 .banner{padding:14px 18px;border-radius:8px;color:#fff;font-weight:600;margin-bottom:24px}
@@ -404,8 +393,6 @@ section{border:1px solid var(--line);border-radius:8px;margin-bottom:16px}
 .row{display:flex;justify-content:space-between;gap:12px;padding:10px 16px;border-top:1px solid var(--line)}
 .row:first-child{border-top:0}.group{font-weight:600}
 .child{padding-left:32px}.desc{color:var(--muted);font-size:.85rem}
-.st{white-space:nowrap;font-weight:600}.st.ok{color:var(--ok)}.st.degraded{color:var(--degraded)}
-.st.partial{color:var(--partial)}.st.major{color:var(--major)}.st.maint{color:var(--maint)}
 footer{color:var(--muted);font-size:.85rem;margin-top:24px}
 .bars{padding:0 16px 10px 32px}.bars svg{width:100%;height:28px;display:block}
 .bars rect.ok{fill:var(--ok)}.bars rect.degraded{fill:var(--degraded)}
@@ -481,7 +468,7 @@ pub async fn html(State(state): State<AppState>) -> Response {
         super::assets::path("status", "js"),
     ));
     out.push_str(&format!(
-        "<title>{} status</title><style>{STYLE}</style></head><body><main>",
+        "<title>{} status</title><style>{PALETTE}{STYLE}</style></head><body><main>",
         escape(&board.page_name)
     ));
     out.push_str(&format!("<h1>{} status</h1>", escape(&board.page_name)));
@@ -583,23 +570,11 @@ pub async fn html(State(state): State<AppState>) -> Response {
         "<footer>Live from this gateway's traffic and probes. JSON: <a href=\"/status/api/v2/summary.json\">summary.json</a> (Statuspage v2) · <a href=\"/status/history.atom\">Atom feed</a> · <a href=\"/status/badge.svg\">badge</a>.</footer>",
     );
     out.push_str("</main></body></html>");
-    let mut response = out.into_response();
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
     // Scripts only from this origin (no inline script); styles may be inline (the page's own
     // and uPlot's element styles).
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-        ),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+    crate::web::html::page(
+        StatusCode::OK,
+        out,
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    )
 }

@@ -11,10 +11,10 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use turnout_store::{
-    Generation, KeyPatch, KeyRecord, LimitReset, Nanos, NewKey, RateLimit, clock, keys,
+    ActivityRow, Generation, KeyPatch, KeyRecord, LimitReset, Nanos, NewKey, RateLimit, clock, keys,
 };
 
-use crate::accounting::bank::KeySpend;
+use crate::accounting::bank::{AccountBook, KeySpend};
 use crate::error::ApiError;
 use crate::ingress::auth::Principal;
 use crate::state::AppState;
@@ -62,14 +62,7 @@ fn with_spend(
     reset: Option<LimitReset>,
     spend: &KeySpend,
 ) -> Value {
-    let u = &spend.usage;
-    let spent = match reset {
-        Some(LimitReset::Daily) => u.daily,
-        Some(LimitReset::Weekly) => u.weekly,
-        Some(LimitReset::Monthly) => u.monthly,
-        None => u.total,
-    };
-    let remaining = limit.map(|l| (l - spent).max(Nanos::ZERO));
+    let remaining = limit_remaining(limit, reset, spend);
     if let Some(o) = v.as_object_mut() {
         for (name, value) in [
             ("limit", opt_usd(limit)),
@@ -89,6 +82,23 @@ fn with_spend(
         }
     }
     v
+}
+
+/// What a key's limit leaves: the limit less the spend of its reset window (all time without
+/// a reset); `None` without a limit.
+pub(crate) fn limit_remaining(
+    limit: Option<Nanos>,
+    reset: Option<LimitReset>,
+    spend: &KeySpend,
+) -> Option<Nanos> {
+    let u = &spend.usage;
+    let spent = match reset {
+        Some(LimitReset::Daily) => u.daily,
+        Some(LimitReset::Weekly) => u.weekly,
+        Some(LimitReset::Monthly) => u.monthly,
+        None => u.total,
+    };
+    limit.map(|l| (l - spent).max(Nanos::ZERO))
 }
 
 fn key_json(k: &KeyRecord, spend: &KeySpend) -> Value {
@@ -245,7 +255,7 @@ fn parse_body(bytes: &[u8]) -> Result<KeyBody, ApiError> {
     serde_json::from_slice(bytes).map_err(|e| ApiError::invalid(format!("Invalid key body: {e}")))
 }
 
-fn parse_limit(limit: Option<f64>) -> Result<Option<Nanos>, ApiError> {
+pub(crate) fn parse_limit(limit: Option<f64>) -> Result<Option<Nanos>, ApiError> {
     match limit {
         None => Ok(None),
         Some(l) if l.is_finite() && l >= 0.0 => {
@@ -259,7 +269,7 @@ fn parse_limit(limit: Option<f64>) -> Result<Option<Nanos>, ApiError> {
     }
 }
 
-fn parse_reset(r: Option<String>) -> Result<Option<LimitReset>, ApiError> {
+pub(crate) fn parse_reset(r: Option<String>) -> Result<Option<LimitReset>, ApiError> {
     r.map(|s| {
         LimitReset::parse(&s).ok_or_else(|| {
             ApiError::invalid(format!(
@@ -270,7 +280,7 @@ fn parse_reset(r: Option<String>) -> Result<Option<LimitReset>, ApiError> {
     .transpose()
 }
 
-fn parse_expiry(e: Option<String>) -> Result<Option<i64>, ApiError> {
+pub(crate) fn parse_expiry(e: Option<String>) -> Result<Option<i64>, ApiError> {
     e.map(|s| {
         clock::parse_iso(&s).ok_or_else(|| {
             ApiError::invalid(format!(
@@ -293,9 +303,8 @@ pub async fn create_key(
         .name
         .filter(|n| !n.trim().is_empty())
         .ok_or_else(|| ApiError::invalid("name: required"))?;
-    let account = b.account.unwrap_or(p.account);
     let new = NewKey {
-        account: account.clone(),
+        account: b.account.unwrap_or(p.account),
         name,
         is_management: b.is_management_key.unwrap_or(false),
         limit: parse_limit(b.limit.flatten())?,
@@ -304,17 +313,55 @@ pub async fn create_key(
         allowed_models: b.allowed_models.flatten(),
         rate_limit: b.rate_limit.unwrap_or_default(),
     };
-    let store = state.accounts().store();
-    store.ensure_account(&account).await?;
-    let secret = keys::generate();
-    let record = store.create_key(&secret, &new).await?;
+    let (record, secret) = issue_key(&state, &new).await?;
     let json = key_json(&record, &KeySpend::default());
-    state.accounts().apply_key_change(record);
     Ok((
         StatusCode::CREATED,
         Json(json!({ "data": json, "key": secret })),
     )
         .into_response())
+}
+
+/// Stores a new key (creating its account) and makes it usable here at once; returns it
+/// with its secret, which exists nowhere else.
+pub(crate) async fn issue_key(
+    state: &AppState,
+    new: &NewKey,
+) -> Result<(KeyRecord, String), ApiError> {
+    let store = state.accounts().store();
+    store.ensure_account(&new.account).await?;
+    let secret = keys::generate();
+    let record = store.create_key(&secret, new).await?;
+    state.accounts().apply_key_change(record.clone());
+    Ok((record, secret))
+}
+
+/// Applies a change to a live key; here at once, on other instances within 1 s.
+pub(crate) async fn change_key(
+    state: &AppState,
+    hash: &str,
+    patch: &KeyPatch,
+) -> Result<KeyRecord, ApiError> {
+    let accounts = state.accounts();
+    let k = accounts
+        .store()
+        .update_key(hash, patch)
+        .await?
+        .ok_or_else(|| no_such_key(hash))?;
+    accounts.apply_key_change(k.clone());
+    Ok(k)
+}
+
+/// Deletes a live key; it stops working here at once, elsewhere within 1 s.
+pub(crate) async fn remove_key(state: &AppState, hash: &str) -> Result<(), ApiError> {
+    let accounts = state.accounts();
+    if !accounts.store().delete_key(hash).await? {
+        return Err(no_such_key(hash));
+    }
+    if let Some(k) = accounts.store().key(hash).await? {
+        accounts.apply_key_change(k);
+    }
+    Ok(())
 }
 
 fn no_such_key(hash: &str) -> ApiError {
@@ -368,16 +415,9 @@ pub async fn update_key(
         allowed_models: b.allowed_models,
         rate_limit: b.rate_limit,
     };
-    let accounts = state.accounts();
-    let k = accounts
-        .store()
-        .update_key(&hash, &patch)
-        .await?
-        .ok_or_else(|| no_such_key(&hash))?;
-    let spend = accounts.key_spend(&k.hash, Some(&k)).await?;
-    let json = key_json(&k, &spend);
-    accounts.apply_key_change(k);
-    Ok(Json(json!({ "data": json })))
+    let k = change_key(&state, &hash, &patch).await?;
+    let spend = state.accounts().key_spend(&k.hash, Some(&k)).await?;
+    Ok(Json(json!({ "data": key_json(&k, &spend) })))
 }
 
 /// `DELETE /api/v1/keys/{hash}`.
@@ -387,13 +427,7 @@ pub async fn delete_key(
     Path(hash): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     management(&state, &headers).await?;
-    let accounts = state.accounts();
-    if !accounts.store().delete_key(&hash).await? {
-        return Err(no_such_key(&hash));
-    }
-    if let Some(k) = accounts.store().key(&hash).await? {
-        accounts.apply_key_change(k);
-    }
+    remove_key(&state, &hash).await?;
     Ok(Json(json!({ "deleted": true })))
 }
 
@@ -440,20 +474,28 @@ pub async fn add_credits(
     let b: CreditBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid(format!("Invalid credits body: {e}")))?;
     let amount = parse_limit(Some(b.amount))?.unwrap_or_default();
-    let accounts = state.accounts();
-    accounts.store().ensure_account(&b.account).await?;
-    let seq = accounts
-        .store()
-        .add_credits(&b.account, amount, b.note.as_deref())
-        .await?;
-    accounts.sync().await?;
-    let book = accounts.account_book(&b.account).await?;
+    let (seq, book) = credit(&state, &b.account, amount, b.note.as_deref()).await?;
     Ok(Json(json!({"data": {
         "account": b.account,
         "ledger_seq": seq,
         "total_credits": usd(book.credits),
         "total_usage": usd(book.usage),
     }})))
+}
+
+/// Appends credits to the ledger (creating the account) and returns the ledger sequence
+/// number and the balance that counts them.
+pub(crate) async fn credit(
+    state: &AppState,
+    account: &str,
+    amount: Nanos,
+    note: Option<&str>,
+) -> Result<(i64, AccountBook), ApiError> {
+    let accounts = state.accounts();
+    accounts.store().ensure_account(account).await?;
+    let seq = accounts.store().add_credits(account, amount, note).await?;
+    accounts.sync().await?;
+    Ok((seq, accounts.account_book(account).await?))
 }
 
 #[derive(Debug, Deserialize)]
@@ -472,16 +514,25 @@ pub async fn generation(
     let id =
         q.id.filter(|i| !i.is_empty())
             .ok_or_else(|| ApiError::invalid("id: required (the gen-… id of a response)"))?;
-    let g = state
+    let g = account_generation(&state, &p.account, &id).await?;
+    Ok(Json(json!({ "data": generation_json(&g) })))
+}
+
+/// One of `account`'s generations: another account's is as unknown as a missing one.
+pub(crate) async fn account_generation(
+    state: &AppState,
+    account: &str,
+    id: &str,
+) -> Result<Generation, ApiError> {
+    state
         .accounts()
         .store()
-        .generation(&id)
+        .generation(id)
         .await?
-        .filter(|g| g.account == p.account)
+        .filter(|g| g.account == account)
         .ok_or_else(|| ApiError::NotFound {
             message: format!("Generation {id} not found"),
-        })?;
-    Ok(Json(json!({ "data": generation_json(&g) })))
+        })
 }
 
 fn generation_json(g: &Generation) -> Value {
@@ -562,40 +613,19 @@ pub async fn activity(
 ) -> Result<Json<Value>, ApiError> {
     let p = management(&state, &headers).await?;
     let account = q.account.unwrap_or(p.account);
-    let since = LimitReset::Daily.window_start(clock::now_ms()) - 29 * 86_400_000;
-    let mut rows = state
-        .accounts()
-        .store()
-        .activity(&account, since, q.api_key_hash.as_deref())
-        .await?;
+    let mut rows = activity_rows(&state, &account, q.api_key_hash.as_deref()).await?;
     if let Some(date) = &q.date {
         rows.retain(|r| &r.date == date);
     }
-    let mut by_provider: BTreeMap<&str, (u64, Nanos)> = BTreeMap::new();
-    for r in &rows {
-        let e = by_provider.entry(&r.provider_name).or_default();
-        e.0 += r.requests;
-        e.1 += r.usage;
-    }
-    let (all_requests, all_usage) = by_provider
-        .values()
-        .fold((0u64, Nanos::ZERO), |(n, u), (rn, ru)| (n + rn, u + *ru));
-    let share = |part: f64, whole: f64| {
-        if whole > 0.0 {
-            (part / whole * 10_000.0).round() / 10_000.0
-        } else {
-            0.0
-        }
-    };
-    let providers: Vec<Value> = by_provider
+    let providers: Vec<Value> = provider_shares(&rows)
         .iter()
-        .map(|(name, (requests, usage))| {
+        .map(|p| {
             json!({
-                "provider_name": name,
-                "requests": requests,
-                "usage": usd(*usage),
-                "request_share": share(*requests as f64, all_requests as f64),
-                "usage_share": share(usage.0 as f64, all_usage.0 as f64),
+                "provider_name": p.provider_name,
+                "requests": p.requests,
+                "usage": usd(p.usage),
+                "request_share": p.request_share,
+                "usage_share": p.usage_share,
             })
         })
         .collect();
@@ -620,4 +650,60 @@ pub async fn activity(
         })
         .collect();
     Ok(Json(json!({ "data": data, "providers": providers })))
+}
+
+/// The account's activity over the last 30 UTC days (today included), by day × model ×
+/// provider.
+pub(crate) async fn activity_rows(
+    state: &AppState,
+    account: &str,
+    key_hash: Option<&str>,
+) -> Result<Vec<ActivityRow>, ApiError> {
+    let since = LimitReset::Daily.window_start(clock::now_ms()) - 29 * 86_400_000;
+    Ok(state
+        .accounts()
+        .store()
+        .activity(account, since, key_hash)
+        .await?)
+}
+
+/// One provider's part of an account's traffic: how concentrated it is.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ProviderShare {
+    pub provider_name: String,
+    pub requests: u64,
+    pub usage: Nanos,
+    /// Of all requests / all spend, 0–1, rounded to 4 decimals.
+    pub request_share: f64,
+    pub usage_share: f64,
+}
+
+/// Each provider's requests and spend in `rows`, and its share of each, by provider name.
+pub(crate) fn provider_shares(rows: &[ActivityRow]) -> Vec<ProviderShare> {
+    let mut by_provider: BTreeMap<&str, (u64, Nanos)> = BTreeMap::new();
+    for r in rows {
+        let e = by_provider.entry(&r.provider_name).or_default();
+        e.0 += r.requests;
+        e.1 += r.usage;
+    }
+    let (all_requests, all_usage) = by_provider
+        .values()
+        .fold((0u64, Nanos::ZERO), |(n, u), (rn, ru)| (n + rn, u + *ru));
+    let share = |part: f64, whole: f64| {
+        if whole > 0.0 {
+            (part / whole * 10_000.0).round() / 10_000.0
+        } else {
+            0.0
+        }
+    };
+    by_provider
+        .into_iter()
+        .map(|(name, (requests, usage))| ProviderShare {
+            provider_name: name.to_owned(),
+            requests,
+            usage,
+            request_share: share(requests as f64, all_requests as f64),
+            usage_share: share(usage.0 as f64, all_usage.0 as f64),
+        })
+        .collect()
 }

@@ -136,6 +136,39 @@ pub async fn redis() -> Option<String> {
     }
 }
 
+/// A key of `account` made as `turnout keys create` makes it (the account must exist);
+/// returns its secret.
+pub async fn db_key(gw: &Gateway, account: &str, name: &str, management: bool) -> String {
+    let secret = turnout_store::keys::generate();
+    gw.state
+        .accounts()
+        .store()
+        .create_key(
+            &secret,
+            &turnout_store::NewKey {
+                account: account.into(),
+                name: name.into(),
+                is_management: management,
+                ..turnout_store::NewKey::default()
+            },
+        )
+        .await
+        .unwrap();
+    secret
+}
+
+/// Changes the key of `secret` in the database and, at once, in the gateway's key cache.
+pub async fn patch_key(gw: &Gateway, secret: &str, patch: turnout_store::KeyPatch) {
+    let accounts = gw.state.accounts();
+    let k = accounts
+        .store()
+        .update_key(&turnout_store::keys::hash(secret), &patch)
+        .await
+        .unwrap()
+        .expect("a live key");
+    accounts.apply_key_change(k);
+}
+
 pub async fn mock(config: MockConfig) -> MockServer {
     MockServer::start(config).await.expect("mock starts")
 }
