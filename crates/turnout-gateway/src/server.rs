@@ -37,14 +37,15 @@ pub async fn run(
         let _ = tcp.set_nodelay(true);
     });
     let (signalled_tx, signalled_rx) = tokio::sync::watch::channel(false);
-    // `into_make_service` resolves the router's state once; serving the `Router` itself would
+    // The make-service resolves the router's state once; serving the `Router` itself would
     // rebuild its route tables for every connection (about 37 KB each with our ~80 routes,
-    // most of the memory a thousand open streams cost).
-    let server =
-        axum::serve(listener, app.into_make_service()).with_graceful_shutdown(async move {
-            shutdown.await;
-            let _ = signalled_tx.send(true);
-        });
+    // most of the memory a thousand open streams cost). The peer address is recorded for
+    // the dashboard's sign-in throttle.
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let server = axum::serve(listener, make).with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = signalled_tx.send(true);
+    });
     let mut rx = signalled_rx;
     let deadline = async move {
         let _ = rx.wait_for(|s| *s).await;

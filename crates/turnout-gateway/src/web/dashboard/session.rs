@@ -237,19 +237,38 @@ impl Throttle {
     }
 }
 
-/// Who is signing in, for throttling: the peer address when the server records it, else the
-/// first hop of `X-Forwarded-For`, else everyone shares one bucket.
+/// Who is signing in, for throttling: the peer address, unless the peer is a proxy on this
+/// machine or a private network (then the first hop of its `X-Forwarded-For`, which a client
+/// on the internet cannot set past such a proxy); without either, everyone shares one bucket.
 fn client(extensions: &Extensions, headers: &HeaderMap) -> String {
-    if let Some(ConnectInfo(addr)) = extensions.get::<ConnectInfo<SocketAddr>>() {
-        return addr.ip().to_string();
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip());
+    if let Some(ip) = peer
+        && !is_local(ip)
+    {
+        return ip.to_string();
     }
-    headers
+    let forwarded = headers
         .get("x-forwarded-for")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(',').next())
         .map(str::trim)
         .filter(|v| !v.is_empty())
-        .map_or_else(|| "shared".to_owned(), |ip| format!("forwarded:{ip}"))
+        .map(|ip| format!("forwarded:{ip}"));
+    forwarded
+        .or_else(|| peer.map(|ip| ip.to_string()))
+        .unwrap_or_else(|| "shared".to_owned())
+}
+
+/// Loopback or private addresses: where a reverse proxy in front of the gateway would be.
+fn is_local(ip: std::net::IpAddr) -> bool {
+    match ip {
+        std::net::IpAddr::V4(v4) => v4.is_loopback() || v4.is_private() || v4.is_link_local(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00 || v6.is_unicast_link_local()
+        }
+    }
 }
 
 fn see_other(to: &'static str) -> Response {
@@ -431,8 +450,15 @@ mod tests {
             HeaderValue::from_static("203.0.113.7, 10.0.0.1"),
         );
         assert_eq!(client(&ext, &headers), "forwarded:203.0.113.7");
+        // A peer on the internet is itself the client, whatever it claims.
         ext.insert(ConnectInfo(SocketAddr::from(([192, 0, 2, 1], 4000))));
         assert_eq!(client(&ext, &headers), "192.0.2.1");
+        // A proxy on this machine or a private network speaks for its client.
+        ext.insert(ConnectInfo(SocketAddr::from(([10, 0, 0, 5], 4000))));
+        assert_eq!(client(&ext, &headers), "forwarded:203.0.113.7");
+        ext.insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 4000))));
+        headers.remove("x-forwarded-for");
+        assert_eq!(client(&ext, &headers), "127.0.0.1");
     }
 
     #[test]
