@@ -21,6 +21,7 @@ use toml::de::{DeTable, DeValue};
 
 pub use error::{ConfigErrors, ConfigProblem};
 pub use types::*;
+pub use validate::is_azure_v1;
 
 use doc::{Doc, FieldPath};
 
