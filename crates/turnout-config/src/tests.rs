@@ -796,7 +796,10 @@ fn azure_v1_needs_no_api_version_and_other_kinds_refuse_it() {
             "https://res.openai.azure.com/openai/v1/",
         );
     assert!(load(&v1).is_ok(), "{:?}", problems(&v1));
-    let stray = BASE.replace("kind = \"openai\"", "kind = \"openai\"\napi_version = \"x\"");
+    let stray = BASE.replace(
+        "kind = \"openai\"",
+        "kind = \"openai\"\napi_version = \"x\"",
+    );
     let (line, field, message) = only(&stray);
     assert_eq!(
         (line, field.as_str(), message.as_str()),

@@ -331,12 +331,7 @@ impl Checker<'_, '_> {
         );
         self.positive(&path.key("context_length"), endpoint.context_length);
         self.timeouts(&path.key("timeouts"), &endpoint.timeouts);
-        for (i, name) in endpoint
-            .supported_parameters
-            .iter()
-            .flatten()
-            .enumerate()
-        {
+        for (i, name) in endpoint.supported_parameters.iter().flatten().enumerate() {
             // A misspelt name would silently drop the parameter it meant to allow.
             if turnout_wire::params::param_of(name).is_none() {
                 self.report(

@@ -220,7 +220,8 @@ impl DecimalNumber {
 
 #[derive(Debug, Clone)]
 pub struct CostDetails {
-    /// Only known for BYOK; OpenRouter sends null otherwise.
+    /// What the upstream charged, when it reported it (an OpenRouter upstream's
+    /// `usage.cost`); null otherwise.
     pub upstream_inference_cost: Option<DecimalNumber>,
     pub upstream_inference_prompt_cost: DecimalNumber,
     pub upstream_inference_completions_cost: DecimalNumber,
