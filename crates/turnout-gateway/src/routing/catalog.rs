@@ -50,6 +50,8 @@ pub struct Provider {
     /// Azure's deployment API names the deployment in the path: endpoints with a configured
     /// upstream model have their URI built once; wildcard ones build it from these parts.
     pub azure_deployments: Option<AzureDeployments>,
+    /// The provider's models list, which status checks read with its credentials.
+    pub models_url: String,
     pub data_collection: DataCollection,
     pub client: crate::upstream::client::HttpClient,
 }
@@ -63,8 +65,7 @@ pub struct AzureDeployments {
 
 impl AzureDeployments {
     fn new(base_url: &str, api_version: &str) -> Self {
-        // Accept the resource URL with or without its `/openai` path.
-        let resource = base_url.strip_suffix("/openai").unwrap_or(base_url);
+        let resource = azure_resource(base_url);
         Self {
             prefix: format!("{resource}/openai/deployments/"),
             suffix: format!("/chat/completions?api-version={api_version}"),
@@ -80,6 +81,11 @@ impl AzureDeployments {
             .parse()
             .ok()
     }
+}
+
+/// An Azure resource URL, given with or without its `/openai` path.
+fn azure_resource(base_url: &str) -> &str {
+    base_url.strip_suffix("/openai").unwrap_or(base_url)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +235,15 @@ impl Catalog {
                 url: chat.clone(),
             })?;
             let headers = provider_headers(p)?;
+            let models_url = match (&azure_deployments, p.api_version.as_deref()) {
+                (Some(_), Some(v)) => {
+                    format!(
+                        "{}/openai/models?api-version={v}",
+                        azure_resource(&base_url)
+                    )
+                }
+                _ => format!("{base_url}/models"),
+            };
             let provider = Arc::new(Provider {
                 slug: p.slug.clone(),
                 chat_uri,
@@ -237,6 +252,7 @@ impl Catalog {
                 base_url,
                 headers,
                 azure_deployments,
+                models_url,
                 data_collection: p.data_collection,
                 client,
             });
@@ -497,4 +513,92 @@ pub(crate) fn test_target_of(kind: &str, prompt_price: &str, completion_price: &
         .resolve("acme/chat")
         .and_then(|r| r.targets.into_iter().next())
         .expect("target")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider_of(extra: &str) -> Arc<Provider> {
+        let toml = format!(
+            "[[providers]]\nslug = \"p\"\n{extra}\napi_key = \"k\"\n\
+             [[models]]\nid = \"a/m\"\n  [[models.endpoints]]\n  provider = \"p\"\n  upstream_model = \"dep-1\"\n  \
+             prompt_price = \"0\"\n  completion_price = \"0\"\n"
+        );
+        let config = turnout_config::load_str(&toml, "t.toml").expect("valid");
+        Catalog::build(&config).expect("catalog").providers()[0].clone()
+    }
+
+    fn header<'a>(p: &'a Provider, name: &str) -> Option<&'a str> {
+        p.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.to_str().ok())
+    }
+
+    #[test]
+    fn openrouter_sends_the_app_headers_and_a_bearer_key() {
+        let p = provider_of(
+            "kind = \"openrouter\"\nbase_url = \"https://openrouter.ai/api/v1\"\n\
+             http_referer = \"https://app.example\"\nx_title = \"My App\"",
+        );
+        assert_eq!(header(&p, "authorization"), Some("Bearer k"));
+        assert_eq!(header(&p, "http-referer"), Some("https://app.example"));
+        assert_eq!(header(&p, "x-openrouter-title"), Some("My App"));
+        assert_eq!(header(&p, "x-title"), Some("My App"));
+        assert_eq!(p.chat_uri, "https://openrouter.ai/api/v1/chat/completions");
+    }
+
+    #[test]
+    fn azure_deployment_uris_are_built_once_and_the_v1_api_keeps_the_body_model() {
+        let toml = "[[providers]]\nslug = \"az\"\nkind = \"azure\"\nbase_url = \"https://res.openai.azure.com/openai/\"\napi_version = \"2024-10-21\"\napi_key = \"k\"\n\
+             [[models]]\nid = \"a/m\"\n  [[models.endpoints]]\n  provider = \"az\"\n  upstream_model = \"dep-1\"\n  prompt_price = \"0\"\n  completion_price = \"0\"\n\
+             [[models]]\nid = \"az/*\"\n  [[models.endpoints]]\n  provider = \"az\"\n  prompt_price = \"0\"\n  completion_price = \"0\"\n";
+        let config = turnout_config::load_str(toml, "t.toml").expect("valid");
+        let catalog = Catalog::build(&config).expect("catalog");
+        let target = catalog.resolve("a/m").expect("model").targets.remove(0);
+        assert_eq!(
+            target
+                .endpoint
+                .chat_uri
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some(
+                "https://res.openai.azure.com/openai/deployments/dep-1/chat/completions?api-version=2024-10-21"
+            )
+        );
+        assert_eq!(header(&target.endpoint.provider, "api-key"), Some("k"));
+        assert!(header(&target.endpoint.provider, "authorization").is_none());
+        // A wildcard's deployment comes from the request.
+        let wild = catalog
+            .resolve("az/other-dep")
+            .expect("model")
+            .targets
+            .remove(0);
+        assert_eq!(
+            wild.chat_uri().map(|u| u.to_string()).as_deref(),
+            Some(
+                "https://res.openai.azure.com/openai/deployments/other-dep/chat/completions?api-version=2024-10-21"
+            )
+        );
+        let bad = catalog.resolve("az/a/b").expect("model").targets.remove(0);
+        assert!(bad.chat_uri().is_none(), "a deployment is one path segment");
+
+        let v1 =
+            provider_of("kind = \"azure\"\nbase_url = \"https://res.openai.azure.com/openai/v1\"");
+        assert_eq!(
+            v1.chat_uri,
+            "https://res.openai.azure.com/openai/v1/chat/completions"
+        );
+        assert!(v1.azure_deployments.is_none());
+        assert_eq!(
+            v1.models_url,
+            "https://res.openai.azure.com/openai/v1/models"
+        );
+        assert_eq!(
+            target.endpoint.provider.models_url,
+            "https://res.openai.azure.com/openai/models?api-version=2024-10-21"
+        );
+    }
 }
