@@ -230,11 +230,25 @@ async fn openrouter_chat(State(state): State<MockState>, request: Request) -> Re
     serve_chat::<OpenRouter>(state, request, Flavour::OpenRouter, None).await
 }
 
+/// Azure's content-filter results for a prompt that passed.
+macro_rules! azure_prompt_filter_results {
+    () => {
+        "[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"self_harm\":{\"filtered\":false,\"severity\":\"safe\"},\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}}]"
+    };
+}
+
 /// Azure's first stream event: no choices, the prompt's content-filter results.
-const AZURE_PROMPT_FILTER: &str = "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"self_harm\":{\"filtered\":false,\"severity\":\"safe\"},\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}}]}\n\n";
+const AZURE_PROMPT_FILTER: &str = concat!(
+    "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":",
+    azure_prompt_filter_results!(),
+    "}\n\n"
+);
 
 /// Azure's non-streamed answers carry the same results as a member.
-const AZURE_PROMPT_FILTER_MEMBER: &str = ",\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"self_harm\":{\"filtered\":false,\"severity\":\"safe\"},\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}}]";
+const AZURE_PROMPT_FILTER_MEMBER: &str = concat!(
+    ",\"prompt_filter_results\":",
+    azure_prompt_filter_results!()
+);
 
 /// OpenRouter's keep-alive comment, sent while it picks a provider.
 const OPENROUTER_PROCESSING: &str = ": OPENROUTER PROCESSING\n\n";

@@ -297,12 +297,7 @@ mod tests {
         assert_eq!(req.headers()["x-api-key"], "sk-test");
         assert_eq!(req.headers()["anthropic-version"], "2023-06-01");
         assert!(req.headers().get("authorization").is_none());
-        let body = req.into_body();
-        let bytes = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(body))
-            .expect("ready")
-            .expect("body")
-            .to_bytes();
-        let sent: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let sent = crate::upstream::client::sent_json(req);
         assert_eq!(sent["model"], "up");
         assert_eq!(sent["stream"], true);
         assert_eq!(sent["max_tokens"], 4096);

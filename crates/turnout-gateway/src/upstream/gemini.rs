@@ -221,16 +221,6 @@ mod tests {
         crate::ingress::parse::parse_chat(body.as_bytes()).expect("input")
     }
 
-    fn sent_body(req: http::Request<Full<Bytes>>) -> serde_json::Value {
-        let bytes = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(
-            req.into_body(),
-        ))
-        .expect("ready")
-        .expect("body")
-        .to_bytes();
-        serde_json::from_slice(&bytes).expect("json")
-    }
-
     #[test]
     fn requests_go_to_the_models_path_with_the_google_key_header() {
         let target = test_target_of("gemini", "0", "0");
@@ -239,7 +229,7 @@ mod tests {
         assert_eq!(req.uri(), "http://127.0.0.1:9/v1/models/up:generateContent");
         assert_eq!(req.headers()["x-goog-api-key"], "sk-test");
         assert!(req.headers().get("authorization").is_none());
-        let sent = sent_body(req);
+        let sent = crate::upstream::client::sent_json(req);
         assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "Be brief.");
         assert_eq!(sent["contents"][0]["role"], "user");
         assert_eq!(

@@ -573,15 +573,7 @@ mod tests {
         assert!(done.cost > rust_decimal::Decimal::ZERO);
     }
 
-    fn sent(req: http::Request<Full<Bytes>>) -> serde_json::Value {
-        let bytes = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(
-            req.into_body(),
-        ))
-        .expect("ready")
-        .expect("body")
-        .to_bytes();
-        serde_json::from_slice(&bytes).expect("json")
-    }
+    use crate::upstream::client::sent_json as sent;
 
     #[test]
     fn azure_requests_name_the_deployment_and_send_api_key() {
