@@ -834,7 +834,114 @@ def render_failover(agg: dict[tuple, "Agg"], meta: dict[str, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-BLOCKS = ("main", "failover")
+TR_LABEL = {
+    "openai-route": "OpenAI route (passed through)",
+    "anthropic-route": "Anthropic route (translated)",
+}
+
+
+def render_translation(agg: dict[tuple, "Agg"], meta: dict[str, str]) -> str:
+    """The translation section (phase translation): the same streams through the gateway to
+    the mock's OpenAI route and to its Anthropic route (issue 4)."""
+    tr = {(k[1], k[2]): a for k, a in agg.items() if k[0] == "translation"}
+    lines: list[str] = []
+    emit = lines.append
+    emit(f"# Translation overhead — {meta.get('stamp')}\n")
+    emit(
+        f"git `{meta.get('git_rev')}` ({meta.get('git_dirty_files')} uncommitted files); "
+        f"{meta.get('tr_duration_s')} s per run, {meta.get('rounds')} round(s) (medians), targets "
+        "interleaved and rotated per round. One gateway, one stream mock "
+        f"({meta.get('stream_chunks')} chunks × {meta.get('stream_chunk_delay_ms')} ms): model "
+        "`bench/stream` reaches it as an OpenAI-compatible provider (chunks re-labelled and passed "
+        "on), `bench/stream-anthropic` as `kind = \"anthropic\"` (the request translated to "
+        "Messages, every event translated back into chunks). Gateway CPU per stream is the "
+        "price of the route; latency is the whole stream as the client sees it.\n"
+    )
+    rows = []
+    ratio_rows = []
+    for c in sorted({c for (_t, c) in tr}):
+        o, a = tr.get(("openai-route", c)), tr.get(("anthropic-route", c))
+        for t, x in (("openai-route", o), ("anthropic-route", a)):
+            if not x:
+                continue
+            rows.append(
+                [
+                    str(c),
+                    TR_LABEL[t],
+                    f(x.rps, "{:.0f}"),
+                    f(x.p50, "{:.1f}"),
+                    f(x.p99, "{:.1f}"),
+                    f(x.cpu_us, "{:.0f}"),
+                    f(x.mock_cpu_us, "{:.0f}"),
+                    str(x.n_err),
+                    f(x.mock_cancelled, "{:d}"),
+                    f(x.rss_max_kb / 1024, "{:.1f}"),
+                    f(x.bg_cores, "{:.2f}"),
+                ]
+            )
+        if o and a:
+            div = lambda n, d: (n / d) if (n is not None and d) else None  # noqa: E731
+            sub = lambda n, d: (n - d) if (n is not None and d is not None) else None  # noqa: E731
+            ratio_rows.append(
+                [
+                    str(c),
+                    f(div(a.cpu_us, o.cpu_us), "{:.2f}"),
+                    f(sub(a.cpu_us, o.cpu_us), "{:+.0f}"),
+                    f(div(a.p50, o.p50), "{:.3f}"),
+                    f(sub(a.p50, o.p50), "{:+.2f}"),
+                    f(div(a.p99, o.p99), "{:.3f}"),
+                    f(sub(a.p99, o.p99), "{:+.2f}"),
+                    f(div(a.rps, o.rps), "{:.3f}"),
+                ]
+            )
+    emit(
+        table(
+            [
+                "streams",
+                "route",
+                "streams/s",
+                "p50 ms",
+                "p99 ms",
+                "gateway CPU µs/stream",
+                "mock CPU µs/stream",
+                "errors",
+                "mock cancelled",
+                "gateway max RSS MB",
+                "bg cores",
+            ],
+            rows,
+        )
+    )
+    emit("")
+    if ratio_rows:
+        emit("Anthropic route ÷ OpenAI route (and the difference):\n")
+        emit(
+            table(
+                [
+                    "streams",
+                    "CPU/stream ×",
+                    "CPU µs added",
+                    "p50 ×",
+                    "p50 ms added",
+                    "p99 ×",
+                    "p99 ms added",
+                    "streams/s ×",
+                ],
+                ratio_rows,
+            )
+        )
+        emit("")
+    bg = max((x.bg_cores for x in tr.values() if x.bg_cores is not None), default=None)
+    if bg is not None and bg > 0.15:
+        emit(f"WARNING: other processes used up to {bg:.2f} cores during these runs; the figures are skewed.\n")
+    emit(
+        "The mock's Anthropic route reads requests as a JSON tree (it serves tests first), so its "
+        "own CPU per stream is higher; only the gateway's CPU is the translation's price."
+    )
+    return "\n".join(lines) + "\n"
+
+
+BLOCKS = ("main", "failover", "translation")
 
 
 def _blocks_of(text: str) -> dict[str, str]:
@@ -864,6 +971,8 @@ def summarize(raw: Path, out: Path) -> int:
         fresh["main"] = render_main(main_agg, meta)
     if any(k[0] == "failover" for k in agg):
         fresh["failover"] = render_failover(agg, meta)
+    if any(k[0] == "translation" for k in agg):
+        fresh["translation"] = render_translation(agg, meta)
 
     def document(blocks: dict[str, str]) -> str:
         parts = []

@@ -10,10 +10,13 @@
 # failover path: a gateway model whose first provider refuses connections (clients send
 # provider.order = [dead, healthy]) and a "flapping" model whose first provider answers 503 half
 # the time, against the mock directly and the gateway's single-endpoint model, interleaved.
+# With "translation", the price of translating: the same streams through the gateway to the
+# stream mock spoken to as OpenAI (passed through) and as Anthropic (translated both ways).
 #
 # Environment (all optional):
-#   BENCH_SCENARIOS="main failover"  sections to run: main (direct/nginx/gateway, streaming),
-#                                 failover (failover + flapping; see bench/README.md)
+#   BENCH_SCENARIOS="main failover translation"  sections to run: main (direct/nginx/gateway,
+#                                 streaming), failover (failover + flapping), translation
+#                                 (streams to the OpenAI vs the Anthropic route; see bench/README.md)
 #   BENCH_QUICK=1                 short runs (3 s, 1 s warm-up, 1 round, one time-to-ready try)
 #   BENCH_DURATION=10             seconds per non-streaming run
 #   BENCH_STREAM_DURATION=10      seconds per streaming run
@@ -32,6 +35,8 @@
 #   BENCH_FO_DURATION             failover section: seconds per run (default BENCH_DURATION)
 #   BENCH_COLD_DURATION=1         failover section: the first run on a fresh breaker (c=16)
 #   BENCH_FLAKY_FAIL_RATE=0.5     failover section: --fail-rate of the flapping provider's mock
+#   BENCH_TR_CONCURRENCY="100"    translation section: concurrent streams
+#   BENCH_TR_DURATION             translation section: seconds per run (default BENCH_STREAM_DURATION)
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -59,9 +64,11 @@ STREAM_CHUNK_DELAY_MS=5
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-SCENARIOS=${BENCH_SCENARIOS:-"main failover"}
+SCENARIOS=${BENCH_SCENARIOS:-"main failover translation"}
 for s in $SCENARIOS; do
-    case $s in main | failover) ;; *) die "BENCH_SCENARIOS: unknown section '$s' (main, failover)" ;; esac
+    case $s in main | failover | translation) ;;
+        *) die "BENCH_SCENARIOS: unknown section '$s' (main, failover, translation)" ;;
+    esac
 done
 has() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 FO_CONCS=${BENCH_FO_CONCURRENCY:-"1 16"}
@@ -69,6 +76,8 @@ FLAP_CONCS=${BENCH_FLAP_CONCURRENCY:-"16"}
 FO_DURATION=${BENCH_FO_DURATION:-$DURATION}
 COLD_DURATION=${BENCH_COLD_DURATION:-1}
 FLAKY_FAIL_RATE=${BENCH_FLAKY_FAIL_RATE:-0.5}
+TR_CONCS=${BENCH_TR_CONCURRENCY:-"100"}
+TR_DURATION=${BENCH_TR_DURATION:-$STREAM_DURATION}
 
 # ---------------------------------------------------------------- tools
 ensure_tools() {
@@ -208,7 +217,7 @@ RUST_LOG=warn "$TURNOUT" mock --listen "127.0.0.1:$MOCK_PORT" --name bench-fast 
 MOCK_PID=$!; PIDS+=("$MOCK_PID"); SERVER_PIDS+=("$MOCK_PID")
 wait_http "http://127.0.0.1:$MOCK_PORT/v1/models" || die "mock did not start ($(tail -3 "$TMP/mock.log"))"
 MOCKS_PID=""
-if has main; then
+if has main || has translation; then
     RUST_LOG=warn "$TURNOUT" mock --listen "127.0.0.1:$MOCKS_PORT" --name bench-stream \
         --chunks "$STREAM_CHUNKS" --chunk-delay-ms "$STREAM_CHUNK_DELAY_MS" \
         >"$TMP/mock-stream.log" 2>&1 &
@@ -303,9 +312,14 @@ name = "Bench Mock"
 kind = "openai"
 base_url = "http://127.0.0.1:$MOCK_PORT/v1"
 CONFEOF
-    if has main; then
+    if has main || has translation; then
         printf '\n[[providers]]\nslug = "mockstream"\nname = "Bench Stream Mock"\nkind = "openai"\n'
         printf 'base_url = "http://127.0.0.1:%s/v1"\n' "$MOCKS_PORT"
+    fi
+    if has translation; then
+        # The same stream mock in Anthropic's dialect: every request and event is translated.
+        printf '\n[[providers]]\nslug = "mockstream-anthropic"\nname = "Bench Stream Mock (Anthropic)"\n'
+        printf 'kind = "anthropic"\nbase_url = "http://127.0.0.1:%s/v1"\napi_key = "bench"\n' "$MOCKS_PORT"
     fi
     if has failover; then
         # healthy = the same mock as "mock", as its own provider (own pool, own breaker).
@@ -315,9 +329,13 @@ CONFEOF
     fi
     printf '\n[[models]]\nid = "bench/chat"\nname = "Bench: chat"\n'
     endpoint mock
-    if has main; then
+    if has main || has translation; then
         printf '\n[[models]]\nid = "bench/stream"\nname = "Bench: stream"\n'
         endpoint mockstream
+    fi
+    if has translation; then
+        printf '\n[[models]]\nid = "bench/stream-anthropic"\nname = "Bench: stream, Anthropic route"\n'
+        endpoint mockstream-anthropic
     fi
     if has failover; then
         printf '\n[[models]]\nid = "bench/failover"\nname = "Bench: dead primary"\n'
@@ -375,6 +393,7 @@ fi
 MSG='"messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":32'
 BODY_CHAT="{\"model\":\"bench/chat\",$MSG}"
 BODY_STREAM="{\"model\":\"bench/stream\",\"stream\":true,$MSG}"
+BODY_STREAM_ANTHROPIC="{\"model\":\"bench/stream-anthropic\",\"stream\":true,$MSG}"
 BODY_FAILOVER="{\"model\":\"bench/failover\",\"provider\":{\"order\":[\"dead\",\"healthy\"]},$MSG}"
 BODY_FLAP="{\"model\":\"bench/flapping\",$MSG}"
 BODY_FLAP_FORCED="{\"model\":\"bench/flapping\",\"provider\":{\"order\":[\"flaky\",\"healthy\"]},$MSG}"
@@ -395,7 +414,8 @@ url_for() { # url_for TARGET PHASE
 }
 body_for() { # body_for TARGET PHASE
     case "$1/$2" in
-        */stream) echo "$BODY_STREAM" ;;
+        */stream | openai-route/translation) echo "$BODY_STREAM" ;;
+        anthropic-route/translation) echo "$BODY_STREAM_ANTHROPIC" ;;
         failover*/failover) echo "$BODY_FAILOVER" ;;
         flapping/failover) echo "$BODY_FLAP" ;;
         flapping-forced/failover) echo "$BODY_FLAP_FORCED" ;;
@@ -441,6 +461,12 @@ if has failover; then
             || die "$t: non-streaming request failed"
     done
 fi
+if has translation; then
+    for t in openai-route anthropic-route; do
+        "$PY" "$BENCHPY" check --stream --url "$(url_for $t translation)" --body "$(body_for $t translation)" >&2 \
+            || die "$t: streaming request failed"
+    done
+fi
 
 oha_version=$(oha --version 2>/dev/null | head -1)
 {
@@ -474,6 +500,8 @@ oha_version=$(oha --version 2>/dev/null | head -1)
     echo "flap_concurrency=$FLAP_CONCS"
     echo "cold_duration_s=$COLD_DURATION"
     echo "flaky_fail_rate=$FLAKY_FAIL_RATE"
+    echo "tr_concurrency=$TR_CONCS"
+    echo "tr_duration_s=$TR_DURATION"
     echo "dead_port=$DEAD_PORT"
     echo "ephemeral_ports=$(tr '\t' ' ' </proc/sys/net/ipv4/ip_local_port_range)"
     echo "preflight_busy_cores=$BG_CORES"
@@ -496,7 +524,7 @@ run_oha() {
     local url body mport mpid glog gmetrics
     url=$(url_for "$target" "$phase")
     body=$(body_for "$target" "$phase")
-    if [[ $phase == stream ]]; then mport=$MOCKS_PORT mpid=$MOCKS_PID
+    if [[ $phase == stream || $phase == translation ]]; then mport=$MOCKS_PORT mpid=$MOCKS_PID
     else mport=$MOCK_PORT mpid=$MOCK_PID; fi
     glog=$(log_for "$target")
     gmetrics=""
@@ -612,6 +640,20 @@ if has failover; then
     cp "$TMP/turnout-nobreaker.toml" "$RAW/"
     echo "gw2_log_lines=$(wc -l <"$GW2_LOG")" >>"$META"
     echo "gw2_alive=$(kill -0 "$GW2_PID" 2>/dev/null && echo 1 || echo 0)" >>"$META"
+fi
+# ---------------------------------------------------------------- translation section
+if has translation; then
+    # The same streams (20 chunks × 5 ms) through the same gateway, to the same mock, spoken to
+    # as OpenAI (chunks re-labelled and passed on) and as Anthropic (request translated, every
+    # event translated back): the gateway's CPU per stream is the translation's price.
+    for t in openai-route anthropic-route; do run_oha translation "$t" "${TR_CONCS%% *}" "$WARMUP" 0 0; done
+    for round in $(seq 1 "$ROUNDS"); do
+        for c in $TR_CONCS; do
+            for t in $(rotate "$round" openai-route anthropic-route); do
+                run_oha translation "$t" "$c" "$TR_DURATION" 1 "$round"
+            done
+        done
+    done
 fi
 {
     echo "gw_log_lines=$(wc -l <"$GW_LOG")"

@@ -25,6 +25,7 @@ pub use duration::{format_duration, parse_duration, parse_recurrence, parse_rfc3
 pub use error::{ConfigErrors, ConfigProblem};
 pub use status::*;
 pub use types::*;
+pub use validate::is_azure_v1;
 
 use doc::{Doc, FieldPath};
 

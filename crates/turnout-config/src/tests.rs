@@ -791,6 +791,78 @@ fn azure_needs_api_version() {
 }
 
 #[test]
+fn azure_v1_needs_no_api_version_and_other_kinds_refuse_it() {
+    let v1 = BASE
+        .replace("kind = \"openai\"", "kind = \"azure\"")
+        .replace(
+            "https://api.openai.com/v1",
+            "https://res.openai.azure.com/openai/v1/",
+        );
+    assert!(load(&v1).is_ok(), "{:?}", problems(&v1));
+    let stray = BASE.replace(
+        "kind = \"openai\"",
+        "kind = \"openai\"\napi_version = \"x\"",
+    );
+    let (line, field, message) = only(&stray);
+    assert_eq!(
+        (line, field.as_str(), message.as_str()),
+        (
+            Some(4),
+            "providers[0].api_version",
+            "only read when kind = \"azure\""
+        )
+    );
+}
+
+#[test]
+fn openrouter_app_headers_belong_to_openrouter() {
+    let headers = "http_referer = \"https://app.example\"\nx_title = \"My App\"";
+    let openrouter = BASE.replace(
+        "kind = \"openai\"",
+        &format!("kind = \"openrouter\"\n{headers}"),
+    );
+    let config = load(&openrouter).expect("valid");
+    assert_eq!(
+        config.providers[0].x_title.as_deref(),
+        Some("My App"),
+        "read"
+    );
+    let elsewhere = BASE.replace(
+        "kind = \"openai\"",
+        &format!("kind = \"openai\"\n{headers}"),
+    );
+    assert_eq!(
+        located(&elsewhere),
+        [
+            (Some(4), "providers[0].http_referer".to_owned()),
+            (Some(5), "providers[0].x_title".to_owned())
+        ]
+    );
+    assert!(
+        problems(&elsewhere)
+            .iter()
+            .all(|(_, _, m)| m == "only sent when kind = \"openrouter\"")
+    );
+}
+
+#[test]
+fn supported_parameters_must_be_known_names() {
+    let source = BASE.replace(
+        "  completion_price = \"0.0000006\"\n",
+        "  completion_price = \"0.0000006\"\n  supported_parameters = [\"tools\", \"max_completion_tokens\",\n    \"tool\"]\n",
+    );
+    let (line, field, message) = only(&source);
+    assert_eq!(
+        (line, field.as_str()),
+        (Some(14), "models[0].endpoints[0].supported_parameters[2]")
+    );
+    assert!(
+        message.starts_with("unknown parameter `tool` (known: tools, tool_choice"),
+        "{message}"
+    );
+}
+
+#[test]
 fn retry_and_breaker_ranges() {
     let source = format!(
         "{BASE}[routing]\n\

@@ -119,8 +119,13 @@ pub struct ProviderConfig {
     pub data_collection: DataCollection,
     #[serde(default)]
     pub timeouts: TimeoutsConfig,
-    /// Azure only.
+    /// Azure only: the `api-version` query parameter (not needed by Azure's v1 API, a
+    /// `base_url` ending in `/openai/v1`).
     pub api_version: Option<String>,
+    /// OpenRouter only: sent as `HTTP-Referer`, the app's URL in OpenRouter's rankings.
+    pub http_referer: Option<String>,
+    /// OpenRouter only: sent as `X-OpenRouter-Title` (and the older `X-Title`), the app's name.
+    pub x_title: Option<String>,
     /// Extra headers sent on every upstream request (values `${ENV}`-interpolated).
     #[serde(default)]
     pub headers: BTreeMap<String, SecretString>,

@@ -205,14 +205,8 @@ impl Checker<'_, '_> {
             }
             self.not_empty(&here.key("name"), provider.name.as_deref());
             self.http_url(&here.key("base_url"), &provider.base_url);
-            if provider.kind == ProviderKind::Azure && !self.is_tainted(&here.key("kind")) {
-                match provider.api_version.as_deref() {
-                    None => self.report(
-                        &here.key("api_version"),
-                        "required when kind = \"azure\" (e.g. api_version = \"2024-10-21\")",
-                    ),
-                    Some(version) => self.not_empty(&here.key("api_version"), Some(version)),
-                }
+            if !self.is_tainted(&here.key("kind")) {
+                self.kind_fields(&here, provider);
             }
             self.timeouts(&here.key("timeouts"), &provider.timeouts);
             for (name, value) in &provider.headers {
@@ -223,6 +217,39 @@ impl Checker<'_, '_> {
                 if value.expose_secret().contains(['\r', '\n', '\0']) {
                     self.report(&header, "a header value must not contain CR, LF or NUL");
                 }
+            }
+        }
+    }
+
+    /// Fields that only one kind of provider reads.
+    fn kind_fields(&mut self, here: &FieldPath, provider: &ProviderConfig) {
+        let kind = provider.kind;
+        if kind == ProviderKind::Azure {
+            match provider.api_version.as_deref() {
+                // Azure's v1 API takes no version; the deployment API needs one.
+                None if !is_azure_v1(&provider.base_url) => self.report(
+                    &here.key("api_version"),
+                    "required when kind = \"azure\" (e.g. api_version = \"2024-10-21\"), \
+                     unless base_url ends in /openai/v1",
+                ),
+                None => {}
+                Some(version) => self.not_empty(&here.key("api_version"), Some(version)),
+            }
+        } else if provider.api_version.is_some() {
+            self.report(&here.key("api_version"), "only read when kind = \"azure\"");
+        }
+        for (field, value) in [
+            ("http_referer", &provider.http_referer),
+            ("x_title", &provider.x_title),
+        ] {
+            let Some(value) = value else { continue };
+            let path = here.key(field);
+            if kind != ProviderKind::Openrouter {
+                self.report(&path, "only sent when kind = \"openrouter\"");
+            } else if value.trim().is_empty() {
+                self.report(&path, "must not be empty");
+            } else if value.contains(['\r', '\n', '\0']) {
+                self.report(&path, "a header value must not contain CR, LF or NUL");
             }
         }
     }
@@ -307,6 +334,18 @@ impl Checker<'_, '_> {
         );
         self.positive(&path.key("context_length"), endpoint.context_length);
         self.timeouts(&path.key("timeouts"), &endpoint.timeouts);
+        for (i, name) in endpoint.supported_parameters.iter().flatten().enumerate() {
+            // A misspelt name would silently drop the parameter it meant to allow.
+            if turnout_wire::params::param_of(name).is_none() {
+                self.report(
+                    &path.key("supported_parameters").index(i),
+                    format!(
+                        "unknown parameter `{name}` (known: {}, max_completion_tokens)",
+                        turnout_wire::params::PARAMETERS.join(", ")
+                    ),
+                );
+            }
+        }
     }
 
     fn retry(&mut self, path: &FieldPath, retry: &RetryConfig) {
@@ -363,6 +402,12 @@ pub(crate) fn model_id_problem(id: &str) -> Option<&'static str> {
         return Some("a wildcard is a whole slug: `prefix/*`");
     }
     None
+}
+
+/// Azure's v1 API (`https://RESOURCE.openai.azure.com/openai/v1`): the model goes in the
+/// body and no `api-version` is needed.
+pub fn is_azure_v1(base_url: &str) -> bool {
+    base_url.trim_end_matches('/').ends_with("/openai/v1")
 }
 
 /// RFC 9110 token characters.

@@ -183,6 +183,7 @@ impl ProbeHost for Inner {
                         model_id: model.id.clone(),
                         upstream_model: upstream_model.clone(),
                         endpoint: endpoint.clone(),
+                        fallbacks: None,
                     },
                 ));
             }

@@ -19,6 +19,7 @@ pub const TTFT: &str = "gen_ai_server_time_to_first_token_seconds";
 pub const TOKENS: &str = "gen_ai_client_token_usage_total";
 pub const STREAMS_IN_FLIGHT: &str = "turnout_streams_in_flight";
 pub const BREAKER_STATE: &str = "turnout_breaker_state";
+pub const DROPPED_PARAMETERS: &str = "turnout_dropped_parameters_total";
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -173,6 +174,30 @@ impl<'a> AttemptEvent<'a> {
                 "upstream attempt failed"
             ),
         }
+    }
+}
+
+/// Request parameters left out of an upstream request because the endpoint cannot honour
+/// them (the client did not set `provider.require_parameters`).
+pub struct DroppedParameters<'a> {
+    /// Slug, as other metrics label providers.
+    pub provider: &'a str,
+    pub model: &'a str,
+    pub dropped: turnout_wire::params::ParamSet,
+}
+
+impl DroppedParameters<'_> {
+    pub fn emit(self) {
+        for parameter in self.dropped.names() {
+            counter!(DROPPED_PARAMETERS, "provider" => self.provider.to_owned(), "parameter" => parameter)
+                .increment(1);
+        }
+        tracing::debug!(
+            provider = self.provider,
+            model = self.model,
+            dropped = ?self.dropped.names().collect::<Vec<_>>(),
+            "request parameters the endpoint cannot honour were left out"
+        );
     }
 }
 

@@ -67,7 +67,7 @@ impl MockArgs {
             fault,
             reply: self.reply.clone(),
             require_key: self.require_key.clone(),
-            models: Vec::new(),
+            ..MockConfig::default()
         }
     }
 }

@@ -28,6 +28,10 @@ pub struct MockConfig {
     pub require_key: Option<String>,
     /// Extra model ids listed by `GET /v1/models` (after the built-in ones).
     pub models: Vec<String>,
+    /// On the OpenRouter route: models it has no endpoints for. A request falls back along
+    /// its `models` to the first one not listed, or gets OpenRouter's 404 "No endpoints
+    /// found".
+    pub unavailable_models: Vec<String>,
 }
 
 impl Default for MockConfig {
@@ -42,6 +46,7 @@ impl Default for MockConfig {
             reply: None,
             require_key: None,
             models: Vec::new(),
+            unavailable_models: Vec::new(),
         }
     }
 }
@@ -73,6 +78,9 @@ pub enum Fault {
     MalformedJson,
     /// 200 with an empty body (non-stream); a stream with only `data: [DONE]`.
     EmptyBody,
+    /// The provider's refusal of the prompt's content (Azure: 400 `content_filter`; OpenAI:
+    /// 400 `content_policy_violation`).
+    ContentFilter,
 }
 
 /// Per-request override of [`MockConfig`]: the same fields, each optional. Sent as a
@@ -108,6 +116,8 @@ pub struct MockOverride {
     pub require_key: Option<Option<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub models: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unavailable_models: Option<Vec<String>>,
 }
 
 /// Present-but-null becomes `Some(None)`; absent stays `None` (through `#[serde(default)]`).
@@ -143,7 +153,8 @@ impl MockOverride {
             fault,
             reply,
             require_key,
-            models
+            models,
+            unavailable_models
         );
     }
 
@@ -166,7 +177,8 @@ impl MockOverride {
             fault,
             reply,
             require_key,
-            models
+            models,
+            unavailable_models
         );
         out
     }

@@ -37,6 +37,11 @@ pub(crate) trait Dialect {
     /// What a flaky instance answers instead (an overloaded provider).
     fn overloaded(model: &str) -> Response;
 
+    /// The provider's refusal of the prompt's content; by default its plain 400.
+    fn content_filtered(model: &str) -> Response {
+        Self::error(StatusCode::BAD_REQUEST, model)
+    }
+
     /// An injected `status` fault without a custom body. Most providers send the wait of a
     /// 429 or 503 as `Retry-After`.
     fn status_fault(status: StatusCode, retry_after: Option<u64>, model: &str) -> Response {
@@ -112,6 +117,7 @@ pub(crate) async fn before_answer<D: Dialect>(
         )),
         Some(Fault::EmptyBody) if streaming => Some(sse_response(Body::from(D::EMPTY_STREAM))),
         Some(Fault::EmptyBody) => Some(json_response(StatusCode::OK, Bytes::new())),
+        Some(Fault::ContentFilter) => Some(D::content_filtered(model)),
         _ => None,
     };
     match replaced {

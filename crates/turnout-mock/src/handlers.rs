@@ -8,7 +8,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -20,8 +20,8 @@ use serde_json::json;
 use crate::config::{MockConfig, MockOverride, Prepared};
 use crate::dialect::{Dialect, before_answer, respond_json, respond_stream};
 use crate::reply::{
-    ChatRequest, EMPTY_STREAM, MALFORMED_BODY, MALFORMED_STREAM, Meta, build_reply,
-    render_completion, render_stream,
+    ChatRequest, EMPTY_STREAM, Extras, MALFORMED_BODY, MALFORMED_STREAM, Meta, build_reply,
+    push_json_str, render_completion, render_stream,
 };
 use crate::state::MockState;
 
@@ -34,11 +34,22 @@ const BUILTIN_MODELS: [&str; 4] = ["gpt-4o-mini", "gpt-4o", "gpt-4.1-nano", "moc
 /// The mock's routes over `state`: `POST /v1/chat/completions`, `POST /v1/messages`
 /// (Anthropic), `GET /v1/models` (also without the `/v1` prefix),
 /// `POST /v1beta/models/{model}:generateContent|streamGenerateContent` (Gemini, also under
-/// `/v1`), `GET /_mock/stats`, `GET|POST /_mock/config`, `POST /_mock/reset`.
+/// `/v1`), Azure OpenAI's `POST /openai/deployments/{deployment}/chat/completions` and
+/// `POST /openai/v1/chat/completions`, OpenRouter's `POST /api/v1/chat/completions`,
+/// `GET /_mock/stats`, `GET|POST /_mock/config`, `POST /_mock/reset`.
 pub fn router(state: MockState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))
+        .route(
+            "/openai/deployments/{deployment}/chat/completions",
+            post(azure_deployment_chat),
+        )
+        .route("/openai/v1/chat/completions", post(azure_v1_chat))
+        .route("/openai/models", get(models))
+        .route("/openai/v1/models", get(models))
+        .route("/api/v1/chat/completions", post(openrouter_chat))
+        .route("/api/v1/models", get(models))
         .route("/v1/messages", post(crate::anthropic::messages))
         .route("/messages", post(crate::anthropic::messages))
         .route("/v1beta/models/{action}", post(crate::gemini::generate))
@@ -190,7 +201,83 @@ fn key_matches(headers: &HeaderMap, key: &str) -> bool {
         .is_some_and(|given| given.trim() == key)
 }
 
+/// Which OpenAI-compatible API a chat route imitates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flavour {
+    OpenAi,
+    /// Azure OpenAI: the model from the deployment in the path (or, on the v1 API, the body).
+    Azure,
+    OpenRouter,
+}
+
 async fn chat(State(state): State<MockState>, request: Request) -> Response {
+    serve_chat::<OpenAi>(state, request, Flavour::OpenAi, None).await
+}
+
+async fn azure_deployment_chat(
+    State(state): State<MockState>,
+    Path(deployment): Path<String>,
+    request: Request,
+) -> Response {
+    serve_chat::<Azure>(state, request, Flavour::Azure, Some(deployment)).await
+}
+
+async fn azure_v1_chat(State(state): State<MockState>, request: Request) -> Response {
+    serve_chat::<Azure>(state, request, Flavour::Azure, None).await
+}
+
+async fn openrouter_chat(State(state): State<MockState>, request: Request) -> Response {
+    serve_chat::<OpenRouter>(state, request, Flavour::OpenRouter, None).await
+}
+
+/// Azure's content-filter results for a prompt that passed.
+macro_rules! azure_prompt_filter_results {
+    () => {
+        "[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"self_harm\":{\"filtered\":false,\"severity\":\"safe\"},\"sexual\":{\"filtered\":false,\"severity\":\"safe\"},\"violence\":{\"filtered\":false,\"severity\":\"safe\"}}}]"
+    };
+}
+
+/// Azure's first stream event: no choices, the prompt's content-filter results.
+const AZURE_PROMPT_FILTER: &str = concat!(
+    "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":",
+    azure_prompt_filter_results!(),
+    "}\n\n"
+);
+
+/// Azure's non-streamed answers carry the same results as a member.
+const AZURE_PROMPT_FILTER_MEMBER: &str = concat!(
+    ",\"prompt_filter_results\":",
+    azure_prompt_filter_results!()
+);
+
+/// OpenRouter's keep-alive comment, sent while it picks a provider.
+const OPENROUTER_PROCESSING: &str = ": OPENROUTER PROCESSING\n\n";
+
+/// The provider an OpenRouter answer names: the first of the request's `provider.order` (or
+/// `only`), as OpenRouter would route it, else a made-up one.
+fn openrouter_provider(request: &ChatRequest<'_>) -> String {
+    request
+        .provider
+        .as_ref()
+        .and_then(|p| p.order.as_ref().or(p.only.as_ref()))
+        .and_then(|names| names.first())
+        .map_or_else(|| "MockInfra".to_owned(), |name| name.0.to_string())
+}
+
+/// The model an OpenRouter request is served with: the first of `model` and then `models`
+/// that it has endpoints for.
+fn openrouter_model<'r>(request: &'r ChatRequest<'_>, config: &MockConfig) -> Option<&'r str> {
+    std::iter::once(request.model())
+        .chain(request.models.iter().flatten().map(|m| m.0.as_ref()))
+        .find(|m| !config.unavailable_models.iter().any(|u| u == m))
+}
+
+async fn serve_chat<D: Dialect>(
+    state: MockState,
+    request: Request,
+    flavour: Flavour,
+    deployment: Option<String>,
+) -> Response {
     let outcome = state.begin();
     // Taking the request whole avoids the header-map clone of the `HeaderMap` extractor.
     let (parts, body) = request.into_parts();
@@ -224,16 +311,35 @@ async fn chat(State(state): State<MockState>, request: Request) -> Response {
         }
     };
     state.remember_request(body.clone());
+    if flavour != Flavour::OpenAi {
+        state.remember_path(&parts.uri);
+    }
     let prepared = effective(&state, header, request.mock.take());
     let config: &MockConfig = &prepared.config;
     let streaming = request.stream.unwrap_or(false);
-    let outcome = match before_answer::<OpenAi>(
+    // The deployment API needs its version; the model is the deployment.
+    let azure_version = parts
+        .uri
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api-version=")));
+    let invalid = (deployment.is_some() && !azure_version)
+        .then(|| Azure::error(StatusCode::NOT_FOUND, request.model()));
+    let served = match flavour {
+        Flavour::OpenRouter => openrouter_model(&request, config),
+        _ => Some(deployment.as_deref().unwrap_or(request.model())),
+    };
+    let invalid = invalid.or_else(|| {
+        served
+            .is_none()
+            .then(|| D::error(StatusCode::NOT_FOUND, request.model()))
+    });
+    let outcome = match before_answer::<D>(
         config,
         &state,
         &parts,
         request.model(),
         streaming,
-        None,
+        invalid,
         outcome,
     )
     .await
@@ -243,15 +349,37 @@ async fn chat(State(state): State<MockState>, request: Request) -> Response {
     };
 
     let reply = build_reply(config, request.seed(), request.max_tokens());
+    let mut provider_member = String::new();
+    let extras = match flavour {
+        Flavour::OpenAi => Extras::default(),
+        Flavour::Azure => Extras {
+            completion_members: AZURE_PROMPT_FILTER_MEMBER,
+            preamble: AZURE_PROMPT_FILTER,
+            ..Extras::default()
+        },
+        Flavour::OpenRouter => {
+            provider_member.push_str(",\"provider\":");
+            push_json_str(&mut provider_member, &openrouter_provider(&request));
+            Extras {
+                members: &provider_member,
+                preamble: OPENROUTER_PROCESSING,
+                cost: true,
+                ..Extras::default()
+            }
+        }
+    };
     let meta = Meta {
         id: state.next_id(),
         created: now_secs(),
-        model: request.model(),
+        model: served.unwrap_or(request.model()),
         fingerprint_json: &prepared.fingerprint_json,
         prompt_tokens: request.prompt_tokens(),
+        extras,
     };
     if streaming {
-        let rendered = render_stream(&meta, &reply, request.include_usage());
+        // OpenRouter always reports usage (with its cost) at the end of a stream.
+        let usage = request.include_usage() || flavour == Flavour::OpenRouter;
+        let rendered = render_stream(&meta, &reply, usage);
         respond_stream(config, outcome, rendered)
     } else {
         respond_json(config, outcome, render_completion(&meta, &reply))
@@ -276,6 +404,144 @@ impl Dialect for OpenAi {
 
     fn overloaded(model: &str) -> Response {
         default_error(StatusCode::SERVICE_UNAVAILABLE, model)
+    }
+
+    fn content_filtered(_model: &str) -> Response {
+        openai_error(
+            StatusCode::BAD_REQUEST,
+            "Your request was rejected as a result of our safety system (mock fault).",
+            "invalid_request_error",
+            Some("content_policy_violation"),
+        )
+    }
+}
+
+/// Azure OpenAI's envelope: `{"error":{"code":"<string>","message":…}}`.
+fn azure_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"error": {"code": code, "message": message}});
+    json_response(status, Bytes::from(body.to_string()))
+}
+
+/// Azure OpenAI: OpenAI's API under its own paths, the key as `api-key`, its own error texts,
+/// a content filter on prompts and answers.
+struct Azure;
+
+impl Dialect for Azure {
+    const MALFORMED_BODY: &'static str = MALFORMED_BODY;
+    const MALFORMED_STREAM: &'static str = MALFORMED_STREAM;
+    const EMPTY_STREAM: &'static str = EMPTY_STREAM;
+
+    fn error(status: StatusCode, model: &str) -> Response {
+        match status.as_u16() {
+            401 => azure_error(
+                status,
+                "401",
+                "Access denied due to invalid subscription key or wrong API endpoint. Make sure to provide a valid key for an active subscription and use a correct regional API endpoint for your resource.",
+            ),
+            404 => azure_error(status, "404", "Resource not found"),
+            429 => azure_error(
+                status,
+                "429",
+                "Requests to the ChatCompletions_Create Operation under Azure OpenAI API version 2024-10-21 have exceeded token rate limit of your current OpenAI S0 pricing tier. Please retry after 1 second.",
+            ),
+            503 => azure_error(
+                status,
+                "ServiceUnavailable",
+                "The service is temporarily unable to process your request. Please try again later.",
+            ),
+            _ => default_error(status, model),
+        }
+    }
+
+    fn key_rejected(parts: &Parts, key: &str, model: &str) -> Option<Response> {
+        let given = parts.headers.get("api-key").and_then(|v| v.to_str().ok());
+        (given.map(str::trim) != Some(key)).then(|| Self::error(StatusCode::UNAUTHORIZED, model))
+    }
+
+    fn overloaded(model: &str) -> Response {
+        Self::error(StatusCode::SERVICE_UNAVAILABLE, model)
+    }
+
+    fn content_filtered(_model: &str) -> Response {
+        let body = json!({"error": {
+            "message": "The response was filtered due to the prompt triggering Azure OpenAI's content management policy. Please modify your prompt and retry.",
+            "type": null,
+            "param": "prompt",
+            "code": "content_filter",
+            "status": 400,
+            "innererror": {
+                "code": "ResponsibleAIPolicyViolation",
+                "content_filter_result": {
+                    "hate": {"filtered": false, "severity": "safe"},
+                    "self_harm": {"filtered": false, "severity": "safe"},
+                    "sexual": {"filtered": false, "severity": "safe"},
+                    "violence": {"filtered": true, "severity": "high"}
+                }
+            }
+        }});
+        json_response(StatusCode::BAD_REQUEST, Bytes::from(body.to_string()))
+    }
+}
+
+/// OpenRouter's envelope: `{"error":{"code":<status>,"message":…,"metadata"?},"user_id":…}`.
+fn openrouter_error(
+    status: StatusCode,
+    message: &str,
+    metadata: Option<serde_json::Value>,
+) -> Response {
+    let mut error = json!({"code": status.as_u16(), "message": message});
+    if let Some(m) = metadata {
+        error["metadata"] = m;
+    }
+    let body = json!({"error": error, "user_id": "user_mock"});
+    json_response(status, Bytes::from(body.to_string()))
+}
+
+/// OpenRouter: OpenAI's API under `/api/v1`, with its own errors (an upstream's failure
+/// carries `metadata.raw` and `provider_name`), provider names and costs in answers.
+struct OpenRouter;
+
+impl Dialect for OpenRouter {
+    const MALFORMED_BODY: &'static str = MALFORMED_BODY;
+    const MALFORMED_STREAM: &'static str = MALFORMED_STREAM;
+    const EMPTY_STREAM: &'static str = EMPTY_STREAM;
+
+    fn error(status: StatusCode, model: &str) -> Response {
+        let upstream =
+            |raw: String| Some(json!({"raw": raw, "provider_name": "MockInfra", "is_byok": false}));
+        match status.as_u16() {
+            400 => openrouter_error(status, "Invalid request parameters", None),
+            401 => openrouter_error(status, "No auth credentials found", None),
+            402 => openrouter_error(
+                status,
+                "Insufficient credits. Add more using https://openrouter.ai/credits",
+                None,
+            ),
+            404 => openrouter_error(status, &format!("No endpoints found for {model}."), None),
+            429 => openrouter_error(
+                status,
+                "Provider returned error",
+                upstream(format!(
+                    "{model} is temporarily rate-limited upstream. Please retry shortly."
+                )),
+            ),
+            502 => openrouter_error(
+                status,
+                "Provider returned error",
+                upstream("upstream connection error (mock fault)".to_owned()),
+            ),
+            503 => openrouter_error(status, "Service temporarily unavailable", None),
+            s if s >= 500 => openrouter_error(status, "Internal Server Error", None),
+            _ => openrouter_error(status, "Request failed (mock fault)", None),
+        }
+    }
+
+    fn key_rejected(parts: &Parts, key: &str, model: &str) -> Option<Response> {
+        (!key_matches(&parts.headers, key)).then(|| Self::error(StatusCode::UNAUTHORIZED, model))
+    }
+
+    fn overloaded(model: &str) -> Response {
+        Self::error(StatusCode::SERVICE_UNAVAILABLE, model)
     }
 }
 

@@ -26,7 +26,19 @@
 //!   Gemini, with function calls and thought signatures; see the `gemini` module. Errors use
 //!   Google's envelope; `require_key` is checked against `x-goog-api-key` (or `?key=`); a
 //!   flaky mock answers 503 `UNAVAILABLE`; a 429 fault's wait is in `RetryInfo`.
-//! - `GET /v1/models`: an OpenAI model list.
+//! - `POST /openai/deployments/{deployment}/chat/completions?api-version=…` and
+//!   `POST /openai/v1/chat/completions`: Azure OpenAI (the model is the deployment, or the
+//!   body's on the v1 API). `require_key` is checked against `api-key`; the deployment API
+//!   answers 404 without `api-version`; streams open with Azure's `choices: []` chunk of
+//!   `prompt_filter_results`; the `content_filter` fault is Azure's 400 `content_filter`.
+//! - `POST /api/v1/chat/completions`: OpenRouter. Answers name a `provider` (the first of
+//!   the request's `provider.order`/`only`, else `MockInfra`) and report `usage.cost` ($1 per
+//!   million prompt tokens, $2 per million completion tokens); streams start with
+//!   `: OPENROUTER PROCESSING` and always end with usage; the model served is the first of
+//!   `model`, then `models`, not in `unavailable_models` (none: 404 "No endpoints found");
+//!   errors use OpenRouter's envelope (an upstream 429 or 502 with `metadata.raw` and
+//!   `provider_name`).
+//! - `GET /v1/models`: an OpenAI model list (also under `/openai`, `/openai/v1`, `/api/v1`).
 //! - `GET /_mock/stats`, `GET|POST /_mock/config`, `POST /_mock/reset`: control from another
 //!   process (benchmarks, e2e).
 //!

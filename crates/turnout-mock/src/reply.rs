@@ -27,6 +27,21 @@ pub(crate) struct ChatRequest<'a> {
     pub messages: Option<MessagesInfo>,
     #[serde(default)]
     pub mock: Option<MockOverride>,
+    /// OpenRouter's fallback models (read on its route only).
+    #[serde(borrow, default)]
+    pub models: Option<Vec<CowStr<'a>>>,
+    /// OpenRouter's provider preferences (read on its route only).
+    #[serde(borrow, default)]
+    pub provider: Option<ProviderPrefs<'a>>,
+}
+
+/// Of OpenRouter's `provider` preferences, what names a provider.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ProviderPrefs<'a> {
+    #[serde(borrow, default)]
+    pub order: Option<Vec<CowStr<'a>>>,
+    #[serde(borrow, default)]
+    pub only: Option<Vec<CowStr<'a>>>,
 }
 
 impl ChatRequest<'_> {
@@ -374,6 +389,21 @@ pub(crate) struct Meta<'a> {
     pub model: &'a str,
     pub fingerprint_json: &'a str,
     pub prompt_tokens: u64,
+    pub extras: Extras<'a>,
+}
+
+/// What an OpenAI-compatible API other than OpenAI's adds to the same objects.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Extras<'a> {
+    /// Members (each after a comma) of every completion and chunk: OpenRouter's `provider`.
+    pub members: &'a str,
+    /// Members (each after a comma) of a non-streamed completion only: Azure's
+    /// `prompt_filter_results`.
+    pub completion_members: &'a str,
+    /// SSE text before the first chunk: Azure's prompt-filter chunk, OpenRouter's keep-alive.
+    pub preamble: &'a str,
+    /// Whether usage says what the request cost (OpenRouter's `usage.cost`).
+    pub cost: bool,
 }
 
 /// Appends `s` as a JSON string literal.
@@ -403,14 +433,31 @@ pub(crate) fn push_json_str(out: &mut String, s: &str) {
     out.push('"');
 }
 
-fn push_usage(out: &mut String, prompt: u64, completion: u64) {
+fn push_usage(out: &mut String, prompt: u64, completion: u64, cost: bool) {
     let _ = write!(
         out,
         "{{\"prompt_tokens\":{prompt},\"completion_tokens\":{completion},\"total_tokens\":{},\
          \"prompt_tokens_details\":{{\"cached_tokens\":0,\"audio_tokens\":0}},\
          \"completion_tokens_details\":{{\"reasoning_tokens\":0,\"audio_tokens\":0,\
-         \"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}}}",
+         \"accepted_prediction_tokens\":0,\"rejected_prediction_tokens\":0}}",
         prompt + completion
+    );
+    if cost {
+        out.push_str(",\"cost\":");
+        push_cost(out, prompt, completion);
+    }
+    out.push('}');
+}
+
+/// What a mock request costs upstream: $1 per million prompt tokens, $2 per million
+/// completion tokens, written as an exact decimal (nanodollars).
+fn push_cost(out: &mut String, prompt: u64, completion: u64) {
+    let nanos = prompt * 1_000 + completion * 2_000;
+    let _ = write!(
+        out,
+        "{}.{:09}",
+        nanos / 1_000_000_000,
+        nanos % 1_000_000_000
     );
 }
 
@@ -429,14 +476,21 @@ pub(crate) fn render_completion(meta: &Meta<'_>, reply: &Reply) -> Bytes {
         meta.created
     );
     push_json_str(&mut out, meta.model);
+    out.push_str(meta.extras.members);
     out.push_str(",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":");
     push_json_str(&mut out, &reply.text);
     out.push_str(",\"refusal\":null,\"annotations\":[]},\"logprobs\":null,\"finish_reason\":\"");
     out.push_str(reply.finish_reason);
     out.push_str("\"}],\"usage\":");
-    push_usage(&mut out, meta.prompt_tokens, reply.completion_tokens);
+    push_usage(
+        &mut out,
+        meta.prompt_tokens,
+        reply.completion_tokens,
+        meta.extras.cost,
+    );
     out.push_str(",\"service_tier\":\"default\",\"system_fingerprint\":");
     out.push_str(meta.fingerprint_json);
+    out.push_str(meta.extras.completion_members);
     out.push('}');
     Bytes::from(out)
 }
@@ -460,6 +514,7 @@ pub(crate) fn render_stream(meta: &Meta<'_>, reply: &Reply, include_usage: bool)
         meta.created
     );
     push_json_str(&mut head, meta.model);
+    head.push_str(meta.extras.members);
     head.push_str(",\"service_tier\":\"default\",\"system_fingerprint\":");
     head.push_str(meta.fingerprint_json);
     head.push_str(",\"choices\":[");
@@ -474,6 +529,8 @@ pub(crate) fn render_stream(meta: &Meta<'_>, reply: &Reply, include_usage: bool)
     let mut out = String::with_capacity(per_event * (n + 3) + reply.text.len() * 2 + 320);
     let mut ends = Vec::with_capacity(n + 4);
 
+    // Part of the first event: what precedes the content.
+    out.push_str(meta.extras.preamble);
     out.push_str(&head);
     out.push_str(
         "{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\",\"refusal\":null},\
@@ -503,7 +560,12 @@ pub(crate) fn render_stream(meta: &Meta<'_>, reply: &Reply, include_usage: bool)
     if include_usage {
         out.push_str(&head);
         out.push_str("],\"usage\":");
-        push_usage(&mut out, meta.prompt_tokens, reply.completion_tokens);
+        push_usage(
+            &mut out,
+            meta.prompt_tokens,
+            reply.completion_tokens,
+            meta.extras.cost,
+        );
         out.push_str("}\n\n");
         ends.push(out.len());
     }
@@ -626,6 +688,7 @@ mod tests {
             model: "m\"x",
             fingerprint_json: "\"mock\"",
             prompt_tokens: 3,
+            extras: Extras::default(),
         };
         let config = MockConfig {
             reply: Some("a \"quoted\"\nline".into()),

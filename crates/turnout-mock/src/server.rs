@@ -81,6 +81,22 @@ impl MockServer {
         format!("http://{}/v1beta", self.addr)
     }
 
+    /// `http://127.0.0.1:PORT`, as an Azure OpenAI resource URL (deployments under
+    /// `/openai/deployments/`).
+    pub fn azure_base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/openai/v1`, Azure OpenAI's v1 API.
+    pub fn azure_v1_base_url(&self) -> String {
+        format!("http://{}/openai/v1", self.addr)
+    }
+
+    /// `http://127.0.0.1:PORT/api/v1`, as OpenRouter's base URL.
+    pub fn openrouter_base_url(&self) -> String {
+        format!("http://{}/api/v1", self.addr)
+    }
+
     pub fn state(&self) -> &MockState {
         &self.state
     }

@@ -24,6 +24,9 @@ pub struct MockStats {
     pub open_streams: u64,
     /// The last valid JSON body received on the chat endpoint.
     pub last_request: Option<serde_json::Value>,
+    /// Path and query of the last chat request on the Azure and OpenRouter routes.
+    #[serde(default)]
+    pub last_path: Option<String>,
 }
 
 /// Handle on a mock provider's state; cheap to clone. Pass it to [`crate::router`] to embed
@@ -51,6 +54,7 @@ pub(crate) struct Inner {
     /// Source of ids and of the fail-rate draws.
     sequence: AtomicU64,
     last_request: Mutex<Option<Bytes>>,
+    last_path: Mutex<Option<String>>,
 }
 
 impl MockState {
@@ -64,6 +68,7 @@ impl MockState {
                 open_streams: AtomicU64::new(0),
                 sequence: AtomicU64::new(0),
                 last_request: Mutex::new(None),
+                last_path: Mutex::new(None),
             }),
         }
     }
@@ -91,6 +96,12 @@ impl MockState {
             cancelled: self.inner.cancelled.load(Ordering::Relaxed),
             open_streams: self.inner.open_streams.load(Ordering::Relaxed),
             last_request: last.and_then(|body| serde_json::from_slice(&body).ok()),
+            last_path: self
+                .inner
+                .last_path
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
         }
     }
 
@@ -106,6 +117,13 @@ impl MockState {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         drop(old);
+        let path = self
+            .inner
+            .last_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        drop(path);
     }
 
     /// Counts a request and returns the guard that will count how it ended.
@@ -116,6 +134,15 @@ impl MockState {
             done: false,
             stream: false,
         }
+    }
+
+    pub(crate) fn remember_path(&self, uri: &axum::http::Uri) {
+        let path = uri.path_and_query().map(ToString::to_string);
+        *self
+            .inner
+            .last_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = path;
     }
 
     pub(crate) fn remember_request(&self, body: Bytes) {

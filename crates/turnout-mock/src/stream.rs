@@ -152,6 +152,7 @@ mod tests {
             model: "m",
             fingerprint_json: "\"f\"",
             prompt_tokens: 1,
+            extras: crate::reply::Extras::default(),
         };
         render_stream(&meta, &build_reply(&config, 0, None), usage)
     }

@@ -254,6 +254,7 @@ impl AnthropicUsage {
                 reasoning_tokens: Some(t),
                 ..CompletionTokensDetails::default()
             }),
+            cost: None,
         }
     }
 }
@@ -368,8 +369,25 @@ pub struct RequestOptions<'a> {
     pub stream: bool,
 }
 
+/// The request parameters ([`crate::params::PARAMETERS`]) that [`request_from_openai`]
+/// carries over. The others have no Anthropic equivalent (`seed`, penalties, `logit_bias`,
+/// `logprobs`, `n`, …): routing drops them, or skips Anthropic endpoints when the client sets
+/// `provider.require_parameters`.
+pub const SUPPORTED_PARAMETERS: &[&str] = &[
+    "tools",
+    "tool_choice",
+    "parallel_tool_calls",
+    "temperature",
+    "top_p",
+    "top_k",
+    "stop",
+    "max_tokens",
+    "reasoning",
+    "reasoning_effort",
+];
+
 /// Translates an OpenAI/OpenRouter Chat Completions body (spec §D.1). OpenAI parameters
-/// Anthropic has no equivalent for (`n`, `logprobs`, `seed`, penalties, …) are left out.
+/// Anthropic has no equivalent for (see [`SUPPORTED_PARAMETERS`]) are left out.
 pub fn request_from_openai(
     body: &Map<String, Value>,
     opts: RequestOptions<'_>,

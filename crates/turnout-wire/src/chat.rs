@@ -96,6 +96,42 @@ pub struct Usage {
     pub prompt_tokens_details: Option<PromptTokensDetails>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_tokens_details: Option<CompletionTokensDetails>,
+    /// What the upstream charged for the request, when it says (OpenRouter's `usage.cost`,
+    /// USD): what the operator paid, not what the client is billed.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "upstream_cost"
+    )]
+    pub cost: Option<Decimal>,
+}
+
+/// A cost sent as a JSON number (or a decimal string), read without a binary round trip:
+/// a float's shortest text is the decimal the upstream wrote.
+fn upstream_cost<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Decimal>, D::Error> {
+    struct CostVisitor;
+    impl Visitor<'_> for CostVisitor {
+        type Value = Option<Decimal>;
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a cost in USD")
+        }
+        fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<Self::Value, E> {
+            Ok(v.to_string().parse().ok())
+        }
+        fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Self::Value, E> {
+            Ok(Some(Decimal::from(v)))
+        }
+        fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Self::Value, E> {
+            Ok(Some(Decimal::from(v)))
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            Ok(v.parse().ok())
+        }
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+    }
+    d.deserialize_any(CostVisitor)
 }
 
 impl Usage {
@@ -184,7 +220,8 @@ impl DecimalNumber {
 
 #[derive(Debug, Clone)]
 pub struct CostDetails {
-    /// Only known for BYOK; OpenRouter sends null otherwise.
+    /// What the upstream charged, when it reported it (an OpenRouter upstream's
+    /// `usage.cost`); null otherwise.
     pub upstream_inference_cost: Option<DecimalNumber>,
     pub upstream_inference_prompt_cost: DecimalNumber,
     pub upstream_inference_completions_cost: DecimalNumber,
@@ -209,6 +246,12 @@ pub struct UsageOut {
 pub struct UpstreamCompletion<'a> {
     #[serde(default, borrow)]
     pub id: Option<Cow<'a, str>>,
+    /// The model that answered (OpenRouter names the one its `models` fallback used).
+    #[serde(default, borrow)]
+    pub model: Option<Cow<'a, str>>,
+    /// Who served, when the upstream is itself a router (OpenRouter's display name).
+    #[serde(default, borrow)]
+    pub provider: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub choices: Vec<UpstreamChoice<'a>>,
     #[serde(default)]
@@ -237,6 +280,10 @@ pub struct UpstreamChoice<'a> {
 pub struct UpstreamChunk<'a> {
     #[serde(default, borrow)]
     pub id: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub model: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    pub provider: Option<Cow<'a, str>>,
     #[serde(default, borrow)]
     pub choices: Vec<UpstreamChunkChoice<'a>>,
     #[serde(default)]
@@ -602,6 +649,19 @@ mod tests {
                 proptest::prop_assert_eq!(DecimalNumber(d).to_plain(), d.normalize().to_string());
             }
         }
+    }
+
+    #[test]
+    fn an_upstream_cost_is_read_exactly() {
+        let u: Usage = serde_json::from_str(
+            r#"{"prompt_tokens":9,"completion_tokens":10,"total_tokens":19,"cost":0.00000735}"#,
+        )
+        .expect("usage");
+        assert_eq!(u.cost, Some("0.00000735".parse().expect("decimal")));
+        let u: Usage = serde_json::from_str(r#"{"cost":null}"#).expect("usage");
+        assert_eq!(u.cost, None);
+        let u: Usage = serde_json::from_str(r#"{"prompt_tokens":1}"#).expect("usage");
+        assert_eq!(u.cost, None);
     }
 
     #[test]

@@ -343,6 +343,7 @@ impl UsageMetadata {
                 reasoning_tokens: Some(t),
                 ..CompletionTokensDetails::default()
             }),
+            cost: None,
         }
     }
 }
@@ -480,9 +481,29 @@ pub struct Translated {
     pub warnings: Vec<String>,
 }
 
+/// The request parameters ([`crate::params::PARAMETERS`]) that [`request_from_openai`]
+/// carries over. The others (`logit_bias`, `logprobs`, `parallel_tool_calls`, `n`, …) are not
+/// sent: routing drops them, or skips Gemini endpoints when the client sets
+/// `provider.require_parameters`.
+pub const SUPPORTED_PARAMETERS: &[&str] = &[
+    "tools",
+    "tool_choice",
+    "response_format",
+    "temperature",
+    "top_p",
+    "top_k",
+    "frequency_penalty",
+    "presence_penalty",
+    "seed",
+    "stop",
+    "max_tokens",
+    "reasoning",
+    "reasoning_effort",
+];
+
 /// Translates an OpenAI/OpenRouter Chat Completions body (spec §D.3). The model and
 /// streaming are in the URL, not the body. OpenAI parameters Gemini has no equivalent for
-/// (`n`, `logprobs`, `logit_bias`, `user`, `parallel_tool_calls`, …) are left out.
+/// (see [`SUPPORTED_PARAMETERS`]) are left out.
 pub fn request_from_openai(body: &Map<String, Value>) -> Result<Translated, TranslateError> {
     let messages = body
         .get("messages")

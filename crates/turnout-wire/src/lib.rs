@@ -6,5 +6,6 @@ pub mod chat;
 pub mod error;
 pub mod gemini;
 pub mod json;
+pub mod params;
 pub mod sse;
 pub mod translate;

@@ -1,6 +1,7 @@
 //! `serve --demo`: three in-process mock providers (fast, flaky, slow; the fast one also speaks
-//! Anthropic's and Gemini's dialects) and a catalog over them, so a new user can curl a working
-//! gateway seconds after building, with no file and no network.
+//! Anthropic's and Gemini's dialects and plays Azure OpenAI and OpenRouter) and a catalog over
+//! them, so a new user can curl a working gateway seconds after building, with no file and no
+//! network.
 
 use std::net::SocketAddr;
 
@@ -46,6 +47,7 @@ pub async fn start() -> anyhow::Result<(Config, DemoMocks)> {
         &flaky.base_url(),
         &slow.base_url(),
         &fast.gemini_base_url(),
+        &fast.azure_base_url(),
     );
     let config = turnout_config::load_str(&toml, "<demo>").map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((
@@ -56,7 +58,7 @@ pub async fn start() -> anyhow::Result<(Config, DemoMocks)> {
     ))
 }
 
-fn demo_toml(fast: &str, flaky: &str, slow: &str, fast_gemini: &str) -> String {
+fn demo_toml(fast: &str, flaky: &str, slow: &str, fast_gemini: &str, fast_root: &str) -> String {
     format!(
         r#"
 [server]
@@ -100,6 +102,26 @@ name = "Gemini Mock"
 kind = "gemini"
 base_url = "{fast_gemini}"
 api_key = "demo"
+
+# The fast mock as an Azure OpenAI resource: the deployment goes in the URL with an
+# api-version, the key as `api-key`, and streams open with Azure's prompt-filter chunk.
+[[providers]]
+slug = "azure-mock"
+name = "Azure Mock"
+kind = "azure"
+base_url = "{fast_root}"
+api_version = "2024-10-21"
+api_key = "demo"
+
+# The fast mock as OpenRouter: a request's `provider` preferences go up as sent, and the
+# answer names the provider OpenRouter picked and what it charged (usage.cost_details).
+[[providers]]
+slug = "openrouter-mock"
+name = "OpenRouter Mock"
+kind = "openrouter"
+base_url = "{fast_root}/api/v1"
+api_key = "demo"
+x_title = "Turnout demo"
 
 # Served by the flaky provider first (it is cheaper); when it fails, Turnout falls over to the
 # fast one before the client sees anything.
@@ -165,6 +187,28 @@ context_length = 1048576
   completion_price = "0.0000025"
   max_completion_tokens = 8192
 
+[[models]]
+id = "demo/azure"
+name = "Demo: Azure OpenAI deployment"
+context_length = 128000
+  [[models.endpoints]]
+  provider = "azure-mock"
+  upstream_model = "gpt-4o-mini-demo"
+  prompt_price = "0.00000015"
+  completion_price = "0.0000006"
+  max_completion_tokens = 16384
+
+[[models]]
+id = "demo/openrouter"
+name = "Demo: through OpenRouter"
+context_length = 128000
+  [[models.endpoints]]
+  provider = "openrouter-mock"
+  upstream_model = "openai/gpt-4o-mini"
+  prompt_price = "0.00000015"
+  completion_price = "0.0000006"
+  max_completion_tokens = 16384
+
 # Any "mock/<name>" goes to the fast provider as upstream model "<name>".
 [[models]]
 id = "mock/*"
@@ -195,10 +239,11 @@ mod tests {
             "http://127.0.0.1:2/v1",
             "http://127.0.0.1:3/v1",
             "http://127.0.0.1:1/v1beta",
+            "http://127.0.0.1:1",
         );
         let config = turnout_config::load_str(&toml, "<demo>").expect("valid demo config");
-        assert_eq!(config.models.len(), 6);
-        assert_eq!(config.providers.len(), 5);
+        assert_eq!(config.models.len(), 8);
+        assert_eq!(config.providers.len(), 7);
         // The demo's catalog must build: every provider kind it uses is supported.
         turnout_gateway::routing::catalog::Catalog::build(&config).expect("demo catalog");
     }

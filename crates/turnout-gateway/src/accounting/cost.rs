@@ -139,7 +139,8 @@ pub fn usage_out(pricing: &Pricing, usage: &Usage, finish_reason: Option<&str>) 
             ..completion_details
         },
         cost_details: CostDetails {
-            upstream_inference_cost: None,
+            // What the upstream itself charged, when it says (OpenRouter): the operator's cost.
+            upstream_inference_cost: usage.cost.map(DecimalNumber),
             upstream_inference_prompt_cost: DecimalNumber(cost.prompt),
             upstream_inference_completions_cost: DecimalNumber(cost.completion),
         },

@@ -254,7 +254,7 @@ fn final_usage_chunk(
         object: "chat.completion.chunk",
         created: t.ident().created,
         model: &bound.target.model_id,
-        provider: &bound.target.endpoint.provider.name,
+        provider: t.provider_name(&bound.target),
         choices: Vec::new(),
         system_fingerprint: None,
         service_tier: None,
@@ -276,7 +276,7 @@ fn attempt_error_chunk(bound: &BoundStream, e: &AttemptError) -> Bytes {
     error_chunk(
         t.ident(),
         &bound.target.model_id,
-        &bound.target.endpoint.provider.name,
+        t.provider_name(&bound.target),
         error.body(),
     )
 }

@@ -7,39 +7,11 @@
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 use turnout_wire::chat::{MessageView, RawObject};
+use turnout_wire::params::{ParamSet, param_of};
 
 use crate::error::ApiError;
 use crate::routing::plan::RouteRequest;
 use crate::routing::preferences::{Partition, Preferences};
-
-/// Parameters whose support differs between endpoints (`provider.require_parameters`).
-const PARAMETERS: &[&str] = &[
-    "tools",
-    "tool_choice",
-    "parallel_tool_calls",
-    "response_format",
-    "structured_outputs",
-    "temperature",
-    "top_p",
-    "top_k",
-    "min_p",
-    "top_a",
-    "frequency_penalty",
-    "presence_penalty",
-    "repetition_penalty",
-    "logit_bias",
-    "logprobs",
-    "top_logprobs",
-    "seed",
-    "stop",
-    "max_tokens",
-    "reasoning",
-    "include_reasoning",
-    "reasoning_effort",
-    "web_search_options",
-    "verbosity",
-    "prediction",
-];
 
 /// Members that are OpenRouter's routing vocabulary (or that we set ourselves): never forwarded.
 const NOT_FORWARDED: &[&str] = &[
@@ -55,6 +27,21 @@ const NOT_FORWARDED: &[&str] = &[
     "usage",
     "stream",
     "stream_options",
+    "reasoning",
+    "include_reasoning",
+];
+
+/// Of [`NOT_FORWARDED`], what OpenRouter itself understands: an OpenRouter upstream gets the
+/// client's values (its `provider` preferences then apply among OpenRouter's providers).
+/// `models` goes up too, rewritten to OpenRouter's ids (see `routing::plan`).
+const FOR_OPENROUTER: &[&str] = &[
+    "provider",
+    "route",
+    "plugins",
+    "transforms",
+    "session_id",
+    "trace",
+    "debug",
     "reasoning",
     "include_reasoning",
 ];
@@ -75,10 +62,13 @@ pub struct ChatInput {
     /// (or developer) message and the first other message.
     pub conversation: Option<String>,
     pub preferences: Preferences,
-    /// Which of [`PARAMETERS`] the request uses (non-null).
-    pub params_used: Vec<&'static str>,
+    /// Which parameters ([`turnout_wire::params::PARAMETERS`]) the request uses (non-null;
+    /// `n` only above 1).
+    pub params_used: ParamSet,
     /// The forwarded members as JSON text without braces (`"k":v,"k2":v2`), or empty.
     pub forward: Vec<u8>,
+    /// The members of [`FOR_OPENROUTER`] the client sent, in the same form, or empty.
+    pub openrouter: Vec<u8>,
     /// OpenRouter's `reasoning` object as sent (not forwarded to OpenAI-compatible
     /// upstreams; adapters that translate, like Anthropic's, read it).
     pub reasoning: Option<String>,
@@ -95,14 +85,52 @@ impl ChatInput {
                 .chain(self.models.iter().cloned())
                 .collect(),
             preferences: self.preferences.clone(),
-            params_used: self.params_used.clone(),
+            params_used: self.params_used,
             max_tokens: self.max_tokens,
             sticky_endpoint: None,
         }
     }
 
-    /// The upstream body for one endpoint.
-    pub fn upstream_body(&self, upstream_model: &str, stream: bool) -> Vec<u8> {
+    /// The upstream body for one endpoint, without the `dropped` parameters (those the
+    /// endpoint cannot honour).
+    pub fn upstream_body(&self, upstream_model: &str, stream: bool, dropped: ParamSet) -> Vec<u8> {
+        self.upstream_body_with(upstream_model, stream, dropped, |_| {})
+    }
+
+    /// [`ChatInput::upstream_body`] with members an adapter adds (`extra` writes them, each
+    /// after a comma).
+    pub fn upstream_body_with(
+        &self,
+        upstream_model: &str,
+        stream: bool,
+        dropped: ParamSet,
+        extra: impl FnOnce(&mut Vec<u8>),
+    ) -> Vec<u8> {
+        let body = self.full_body(upstream_model, stream, extra);
+        if dropped.is_empty() {
+            return body;
+        }
+        let cut: Vec<&str> = dropped
+            .names()
+            .chain(
+                dropped
+                    .has_member("max_tokens")
+                    .then_some("max_completion_tokens"),
+            )
+            .collect();
+        // The body was built from the client's members, so it is an object.
+        std::str::from_utf8(&body)
+            .ok()
+            .and_then(|text| turnout_wire::json::splice_object(text, &[], &cut))
+            .unwrap_or(body)
+    }
+
+    fn full_body(
+        &self,
+        upstream_model: &str,
+        stream: bool,
+        extra: impl FnOnce(&mut Vec<u8>),
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(self.forward.len() + upstream_model.len() + 80);
         out.extend_from_slice(b"{\"model\":");
         // A String always serializes.
@@ -116,6 +144,7 @@ impl ChatInput {
             out.push(b',');
             out.extend_from_slice(&self.forward);
         }
+        extra(&mut out);
         out.push(b'}');
         out
     }
@@ -192,20 +221,15 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
     let mut conversation = None;
     let mut preferences = Preferences::default();
     let mut route_partition = None;
-    let mut params_used = Vec::new();
+    let mut params_used = ParamSet::EMPTY;
     let mut reasoning = None;
 
     for (key, raw) in &obj.members {
-        let name = if key == "max_completion_tokens" {
-            "max_tokens"
-        } else {
-            key.as_ref()
-        };
-        if let Some(p) = PARAMETERS.iter().find(|p| **p == name)
+        if let Some(bit) = param_of(key)
             && raw.get() != "null"
-            && !params_used.contains(p)
+            && key != "n"
         {
-            params_used.push(*p);
+            params_used.insert(bit);
         }
         match key.as_ref() {
             "model" => model = field::<Option<String>>("model", raw, "a string")?,
@@ -236,7 +260,12 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
                 integer_at_least("top_k", raw, 0)?;
             }
             "n" => {
-                integer_at_least("n", raw, 1)?;
+                // One choice is what every upstream gives: only more is a parameter to honour.
+                if integer_at_least("n", raw, 1)?.is_some_and(|n| n > 1)
+                    && let Some(bit) = param_of("n")
+                {
+                    params_used.insert(bit);
+                }
             }
             "seed" => {
                 field::<Option<i64>>("seed", raw, "an integer")?;
@@ -301,16 +330,21 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
     let models = models.into_iter().filter(|m| *m != model).collect();
 
     let mut forward = Vec::with_capacity(body.len());
+    let mut openrouter = Vec::new();
     for (key, raw) in &obj.members {
-        if NOT_FORWARDED.contains(&key.as_ref()) {
+        let out = if !NOT_FORWARDED.contains(&key.as_ref()) {
+            &mut forward
+        } else if FOR_OPENROUTER.contains(&key.as_ref()) && raw.get() != "null" {
+            &mut openrouter
+        } else {
             continue;
+        };
+        if !out.is_empty() {
+            out.push(b',');
         }
-        if !forward.is_empty() {
-            forward.push(b',');
-        }
-        forward.extend_from_slice(&serde_json::to_vec(key.as_ref()).unwrap_or_default());
-        forward.push(b':');
-        forward.extend_from_slice(raw.get().as_bytes());
+        turnout_wire::json::string(out, key);
+        out.push(b':');
+        out.extend_from_slice(raw.get().as_bytes());
     }
 
     if let (Some(partition), Some(sort)) = (route_partition, preferences.sort.as_mut()) {
@@ -328,6 +362,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
         preferences,
         params_used,
         forward,
+        openrouter,
         reasoning,
         native: None,
     })
@@ -457,13 +492,43 @@ mod tests {
         let body = br#"{"model":"a/b","messages":[{"role":"user","content":"hi"}],"future_param":{"x":[1,{"y":null}]},"provider":{"sort":"price"},"temperature":0.5}"#;
         let input = parse_chat(body).expect("valid");
         let up: serde_json::Value =
-            serde_json::from_slice(&input.upstream_body("gpt-x", true)).expect("json");
+            serde_json::from_slice(&input.upstream_body("gpt-x", true, ParamSet::EMPTY))
+                .expect("json");
         assert_eq!(up["model"], "gpt-x");
         assert_eq!(up["future_param"], serde_json::json!({"x":[1,{"y":null}]}));
         assert_eq!(up["temperature"], 0.5);
         assert_eq!(up["stream_options"]["include_usage"], true);
         assert!(up.get("provider").is_none());
         assert_eq!(input.prompt_chars, 2);
+    }
+
+    #[test]
+    fn parameters_used_are_noted_and_dropped_ones_cut_from_the_body() {
+        let body = br#"{"model":"a/b","messages":[{"role":"user","content":"hi"}],"seed":7,"n":1,"max_completion_tokens":9,"temperature":null,"logit_bias":{"1":2},"provider":{"only":["x"]},"reasoning":{"effort":"low"}}"#;
+        let input = parse_chat(body).expect("valid");
+        assert_eq!(
+            input.params_used.names().collect::<Vec<_>>(),
+            ["logit_bias", "seed", "max_tokens", "reasoning"],
+            "null values and n = 1 are not uses"
+        );
+        let dropped = ParamSet::of(["seed", "max_tokens", "logit_bias"]);
+        let up = String::from_utf8(input.upstream_body("up", false, dropped)).expect("utf8");
+        let keys: Vec<String> = turnout_wire::json::member_spans(&up)
+            .expect("object")
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(keys, ["model", "stream", "messages", "n", "temperature"]);
+        let openrouter = format!("{{{}}}", String::from_utf8_lossy(&input.openrouter));
+        let openrouter: serde_json::Value = serde_json::from_str(&openrouter).expect("json");
+        assert_eq!(
+            openrouter,
+            serde_json::json!({"provider":{"only":["x"]},"reasoning":{"effort":"low"}})
+        );
+        let many =
+            parse_chat(br#"{"model":"a/b","messages":[{"role":"user","content":"hi"}],"n":3}"#)
+                .expect("valid");
+        assert_eq!(many.params_used.names().collect::<Vec<_>>(), ["n"]);
     }
 
     #[test]

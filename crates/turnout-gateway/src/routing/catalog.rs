@@ -8,17 +8,15 @@ use std::sync::Arc;
 use rust_decimal::Decimal;
 use secrecy::SecretString;
 use turnout_config::{
-    Config, DataCollection, EndpointConfig, ModelConfig, ProviderKind, ResolvedTimeouts, Tier,
+    Config, DataCollection, EndpointConfig, ModelConfig, ProviderConfig, ProviderKind,
+    ResolvedTimeouts, Tier,
 };
+use turnout_wire::params::ParamSet;
 
 use crate::upstream::client::build_client;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
-    #[error(
-        "provider `{slug}`: kind `{kind}` is not supported by this build yet (use kind = \"openai\" for any OpenAI-compatible API, OpenRouter included, kind = \"anthropic\" or kind = \"gemini\")"
-    )]
-    UnsupportedKind { slug: String, kind: String },
     #[error("provider `{slug}`: `{url}` is not a valid URL")]
     Url { slug: String, url: String },
     #[error("provider `{slug}`: cannot build its HTTP client: {source}")]
@@ -49,8 +47,45 @@ pub struct Provider {
     /// Every header sent on every request: authorization (marked sensitive) and the
     /// configured extras, built once.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// Azure's deployment API names the deployment in the path: endpoints with a configured
+    /// upstream model have their URI built once; wildcard ones build it from these parts.
+    pub azure_deployments: Option<AzureDeployments>,
+    /// The provider's models list, which status checks read with its credentials.
+    pub models_url: String,
     pub data_collection: DataCollection,
     pub client: crate::upstream::client::HttpClient,
+}
+
+/// `{base_url}/openai/deployments/` + deployment + `/chat/completions?api-version=…`.
+#[derive(Debug)]
+pub struct AzureDeployments {
+    prefix: String,
+    suffix: String,
+}
+
+impl AzureDeployments {
+    fn new(base_url: &str, api_version: &str) -> Self {
+        let resource = azure_resource(base_url);
+        Self {
+            prefix: format!("{resource}/openai/deployments/"),
+            suffix: format!("/chat/completions?api-version={api_version}"),
+        }
+    }
+
+    /// The chat URI of one deployment, `None` when the name does not fit in a path segment.
+    pub fn uri(&self, deployment: &str) -> Option<http::Uri> {
+        if deployment.is_empty() || deployment.contains(['/', '?', '#', '%']) {
+            return None;
+        }
+        format!("{}{deployment}{}", self.prefix, self.suffix)
+            .parse()
+            .ok()
+    }
+}
+
+/// An Azure resource URL, given with or without its `/openai` path.
+fn azure_resource(base_url: &str) -> &str {
+    base_url.strip_suffix("/openai").unwrap_or(base_url)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,7 +108,15 @@ pub struct Endpoint {
     pub pricing: Pricing,
     pub max_completion_tokens: Option<u64>,
     pub context_length: Option<u64>,
-    pub supported_parameters: Option<Vec<String>>,
+    /// The request parameters this endpoint honours: its `supported_parameters` (default:
+    /// all) within what its provider's adapter can send. The rest are dropped from requests,
+    /// or exclude the endpoint under `provider.require_parameters`.
+    pub supported: ParamSet,
+    /// Whether `supported_parameters` was configured (listings show a default set otherwise).
+    pub parameters_configured: bool,
+    /// Where this endpoint's chats go when not to its provider's `chat_uri` (an Azure
+    /// deployment), built once.
+    pub chat_uri: Option<http::Uri>,
     pub quantization: Option<String>,
     pub zdr: bool,
     pub tier: Option<Tier>,
@@ -120,6 +163,22 @@ pub struct Target {
     pub model_id: String,
     pub upstream_model: String,
     pub endpoint: Arc<Endpoint>,
+    /// For an OpenRouter endpoint that is the last of its model in a plan: the request's
+    /// later models on the same provider, which OpenRouter may fall back to itself (they go
+    /// up as `models`; an answer from one of them is billed as that one).
+    pub fallbacks: Option<Arc<[Target]>>,
+}
+
+impl Target {
+    /// The URI a chat for this target is posted to.
+    pub fn chat_uri(&self) -> Option<http::Uri> {
+        let e = &self.endpoint;
+        match (&e.chat_uri, &e.provider.azure_deployments) {
+            (Some(uri), _) => Some(uri.clone()),
+            (None, Some(deployments)) => deployments.uri(&self.upstream_model),
+            (None, None) => Some(e.provider.chat_uri.clone()),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -150,32 +209,41 @@ impl Catalog {
         let mut providers = HashMap::new();
         let mut provider_list = Vec::new();
         for p in &config.providers {
-            if !matches!(
-                p.kind,
-                ProviderKind::Openai | ProviderKind::Anthropic | ProviderKind::Gemini
-            ) {
-                let kind = format!("{:?}", p.kind).to_lowercase();
-                return Err(CatalogError::UnsupportedKind {
-                    slug: p.slug.clone(),
-                    kind,
-                });
-            }
             let timeouts = p.timeouts.resolved();
             let client = build_client(&timeouts).map_err(|source| CatalogError::Client {
                 slug: p.slug.clone(),
                 source,
             })?;
             let base_url = p.base_url.trim_end_matches('/').to_owned();
-            let chat = match p.kind {
-                ProviderKind::Anthropic => format!("{base_url}/messages"),
-                ProviderKind::Gemini => format!("{base_url}/models"),
+            let azure_deployments = match (p.kind, p.api_version.as_deref()) {
+                (ProviderKind::Azure, Some(version)) if !turnout_config::is_azure_v1(&base_url) => {
+                    Some(AzureDeployments::new(&base_url, version))
+                }
+                _ => None,
+            };
+            let chat = match (p.kind, p.api_version.as_deref()) {
+                (ProviderKind::Anthropic, _) => format!("{base_url}/messages"),
+                (ProviderKind::Gemini, _) => format!("{base_url}/models"),
+                // Azure's v1 API: the model goes in the body; a version only for previews.
+                (ProviderKind::Azure, Some(v)) if azure_deployments.is_none() => {
+                    format!("{base_url}/chat/completions?api-version={v}")
+                }
                 _ => format!("{base_url}/chat/completions"),
             };
             let chat_uri: http::Uri = chat.parse().map_err(|_| CatalogError::Url {
                 slug: p.slug.clone(),
                 url: chat.clone(),
             })?;
-            let headers = provider_headers(&p.slug, p.kind, p.api_key.as_ref(), &p.headers)?;
+            let headers = provider_headers(p)?;
+            let models_url = match (&azure_deployments, p.api_version.as_deref()) {
+                (Some(_), Some(v)) => {
+                    format!(
+                        "{}/openai/models?api-version={v}",
+                        azure_resource(&base_url)
+                    )
+                }
+                _ => format!("{base_url}/models"),
+            };
             let provider = Arc::new(Provider {
                 slug: p.slug.clone(),
                 chat_uri,
@@ -183,6 +251,8 @@ impl Catalog {
                 kind: p.kind,
                 base_url,
                 headers,
+                azure_deployments,
+                models_url,
                 data_collection: p.data_collection,
                 client,
             });
@@ -247,18 +317,17 @@ impl Catalog {
 }
 
 fn provider_headers(
-    slug: &str,
-    kind: ProviderKind,
-    api_key: Option<&SecretString>,
-    extra: &std::collections::BTreeMap<String, SecretString>,
+    p: &ProviderConfig,
 ) -> Result<Vec<(http::HeaderName, http::HeaderValue)>, CatalogError> {
     use secrecy::ExposeSecret;
+    let (slug, kind, extra) = (&p.slug, p.kind, &p.headers);
+    let api_key: Option<&SecretString> = p.api_key.as_ref();
     let bad = |name: &str, reason: &str| CatalogError::Header {
         slug: slug.to_owned(),
         name: name.to_owned(),
         reason: reason.to_owned(),
     };
-    let mut out = Vec::with_capacity(extra.len() + 2);
+    let mut out = Vec::with_capacity(extra.len() + 4);
     out.push((
         http::header::USER_AGENT,
         http::HeaderValue::from_static(concat!("turnout/", env!("CARGO_PKG_VERSION"))),
@@ -279,6 +348,11 @@ fn provider_headers(
                 http::HeaderName::from_static("x-goog-api-key"),
                 key.expose_secret().to_owned(),
             ),
+            // Both of Azure's APIs take the key as `api-key`.
+            ProviderKind::Azure => (
+                http::HeaderName::from_static("api-key"),
+                key.expose_secret().to_owned(),
+            ),
             _ => (
                 http::header::AUTHORIZATION,
                 format!("Bearer {}", key.expose_secret()),
@@ -288,6 +362,18 @@ fn provider_headers(
             .map_err(|_| bad(name.as_str(), "the API key is not a valid header value"))?;
         v.set_sensitive(true);
         out.push((name, v));
+    }
+    // OpenRouter's app attribution; `X-Title` is the name older deployments read.
+    let app = [
+        ("http-referer", &p.http_referer),
+        ("x-openrouter-title", &p.x_title),
+        ("x-title", &p.x_title),
+    ];
+    for (name, value) in app {
+        if let Some(value) = value {
+            let v = http::HeaderValue::from_str(value).map_err(|_| bad(name, "invalid value"))?;
+            out.push((http::HeaderName::from_static(name), v));
+        }
     }
     for (name, value) in extra {
         let n =
@@ -312,6 +398,7 @@ fn targets(model: &Model, id: &str, wildcard_rest: Option<&str>) -> Vec<Target> 
                 .or_else(|| wildcard_rest.map(str::to_owned))
                 .unwrap_or_else(|| id.to_owned()),
             endpoint: e.clone(),
+            fallbacks: None,
         })
         .collect()
 }
@@ -354,8 +441,21 @@ fn build_endpoint(
     provider: Arc<Provider>,
     provider_timeouts: turnout_config::TimeoutsConfig,
 ) -> Endpoint {
+    let configured = e
+        .supported_parameters
+        .as_ref()
+        .map_or(ParamSet::ALL, |names| {
+            ParamSet::of(names.iter().map(String::as_str))
+        });
+    let chat_uri = match (&provider.azure_deployments, &e.upstream_model) {
+        (Some(deployments), Some(model)) => deployments.uri(model),
+        _ => None,
+    };
     Endpoint {
         key,
+        supported: configured.intersection(adapter_parameters(provider.kind)),
+        parameters_configured: e.supported_parameters.is_some(),
+        chat_uri,
         provider,
         upstream_model: e.upstream_model.clone(),
         pricing: Pricing {
@@ -367,12 +467,24 @@ fn build_endpoint(
         },
         max_completion_tokens: e.max_completion_tokens,
         context_length: e.context_length,
-        supported_parameters: e.supported_parameters.clone(),
         quantization: e.quantization.clone(),
         zdr: e.zdr,
         tier: e.tier,
         timeouts: e.timeouts.merged(provider_timeouts).resolved(),
     }
+}
+
+/// What a provider kind's adapter can send upstream: the translating adapters declare their
+/// set; OpenAI-compatible APIs (Azure and OpenRouter included) take every parameter.
+pub fn adapter_parameters(kind: ProviderKind) -> ParamSet {
+    let names = match kind {
+        ProviderKind::Anthropic => turnout_wire::anthropic::SUPPORTED_PARAMETERS,
+        ProviderKind::Gemini => turnout_wire::gemini::SUPPORTED_PARAMETERS,
+        ProviderKind::Openai | ProviderKind::Azure | ProviderKind::Openrouter => {
+            return ParamSet::ALL;
+        }
+    };
+    ParamSet::of(names.iter().copied())
 }
 
 /// A one-endpoint target for unit tests of adapters and cost (no network is touched).
@@ -384,8 +496,14 @@ pub(crate) fn test_target(prompt_price: &str, completion_price: &str) -> Target 
 /// [`test_target`] for a provider of `kind`.
 #[cfg(test)]
 pub(crate) fn test_target_of(kind: &str, prompt_price: &str, completion_price: &str) -> Target {
+    // Azure's deployment API needs a version.
+    let version = if kind == "azure" {
+        "api_version = \"2024-10-21\"\n"
+    } else {
+        ""
+    };
     let toml = format!(
-        "[[providers]]\nslug = \"acme\"\nname = \"Acme AI\"\nkind = \"{kind}\"\napi_key = \"sk-test\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
+        "[[providers]]\nslug = \"acme\"\nname = \"Acme AI\"\nkind = \"{kind}\"\n{version}api_key = \"sk-test\"\nbase_url = \"http://127.0.0.1:9/v1\"\n\
          [[models]]\nid = \"acme/chat\"\n  [[models.endpoints]]\n  provider = \"acme\"\n  upstream_model = \"up\"\n  \
          prompt_price = \"{prompt_price}\"\n  completion_price = \"{completion_price}\"\n"
     );
@@ -395,4 +513,92 @@ pub(crate) fn test_target_of(kind: &str, prompt_price: &str, completion_price: &
         .resolve("acme/chat")
         .and_then(|r| r.targets.into_iter().next())
         .expect("target")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn provider_of(extra: &str) -> Arc<Provider> {
+        let toml = format!(
+            "[[providers]]\nslug = \"p\"\n{extra}\napi_key = \"k\"\n\
+             [[models]]\nid = \"a/m\"\n  [[models.endpoints]]\n  provider = \"p\"\n  upstream_model = \"dep-1\"\n  \
+             prompt_price = \"0\"\n  completion_price = \"0\"\n"
+        );
+        let config = turnout_config::load_str(&toml, "t.toml").expect("valid");
+        Catalog::build(&config).expect("catalog").providers()[0].clone()
+    }
+
+    fn header<'a>(p: &'a Provider, name: &str) -> Option<&'a str> {
+        p.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.to_str().ok())
+    }
+
+    #[test]
+    fn openrouter_sends_the_app_headers_and_a_bearer_key() {
+        let p = provider_of(
+            "kind = \"openrouter\"\nbase_url = \"https://openrouter.ai/api/v1\"\n\
+             http_referer = \"https://app.example\"\nx_title = \"My App\"",
+        );
+        assert_eq!(header(&p, "authorization"), Some("Bearer k"));
+        assert_eq!(header(&p, "http-referer"), Some("https://app.example"));
+        assert_eq!(header(&p, "x-openrouter-title"), Some("My App"));
+        assert_eq!(header(&p, "x-title"), Some("My App"));
+        assert_eq!(p.chat_uri, "https://openrouter.ai/api/v1/chat/completions");
+    }
+
+    #[test]
+    fn azure_deployment_uris_are_built_once_and_the_v1_api_keeps_the_body_model() {
+        let toml = "[[providers]]\nslug = \"az\"\nkind = \"azure\"\nbase_url = \"https://res.openai.azure.com/openai/\"\napi_version = \"2024-10-21\"\napi_key = \"k\"\n\
+             [[models]]\nid = \"a/m\"\n  [[models.endpoints]]\n  provider = \"az\"\n  upstream_model = \"dep-1\"\n  prompt_price = \"0\"\n  completion_price = \"0\"\n\
+             [[models]]\nid = \"az/*\"\n  [[models.endpoints]]\n  provider = \"az\"\n  prompt_price = \"0\"\n  completion_price = \"0\"\n";
+        let config = turnout_config::load_str(toml, "t.toml").expect("valid");
+        let catalog = Catalog::build(&config).expect("catalog");
+        let target = catalog.resolve("a/m").expect("model").targets.remove(0);
+        assert_eq!(
+            target
+                .endpoint
+                .chat_uri
+                .as_ref()
+                .map(ToString::to_string)
+                .as_deref(),
+            Some(
+                "https://res.openai.azure.com/openai/deployments/dep-1/chat/completions?api-version=2024-10-21"
+            )
+        );
+        assert_eq!(header(&target.endpoint.provider, "api-key"), Some("k"));
+        assert!(header(&target.endpoint.provider, "authorization").is_none());
+        // A wildcard's deployment comes from the request.
+        let wild = catalog
+            .resolve("az/other-dep")
+            .expect("model")
+            .targets
+            .remove(0);
+        assert_eq!(
+            wild.chat_uri().map(|u| u.to_string()).as_deref(),
+            Some(
+                "https://res.openai.azure.com/openai/deployments/other-dep/chat/completions?api-version=2024-10-21"
+            )
+        );
+        let bad = catalog.resolve("az/a/b").expect("model").targets.remove(0);
+        assert!(bad.chat_uri().is_none(), "a deployment is one path segment");
+
+        let v1 =
+            provider_of("kind = \"azure\"\nbase_url = \"https://res.openai.azure.com/openai/v1\"");
+        assert_eq!(
+            v1.chat_uri,
+            "https://res.openai.azure.com/openai/v1/chat/completions"
+        );
+        assert!(v1.azure_deployments.is_none());
+        assert_eq!(
+            v1.models_url,
+            "https://res.openai.azure.com/openai/v1/models"
+        );
+        assert_eq!(
+            target.endpoint.provider.models_url,
+            "https://res.openai.azure.com/openai/models?api-version=2024-10-21"
+        );
+    }
 }

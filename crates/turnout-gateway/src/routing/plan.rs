@@ -23,7 +23,8 @@ use serde_json::{Value, json};
 use super::catalog::{Catalog, Target, Variant};
 use super::preferences::{Partition, Percentiles, Preferences, Sort, SortBy, provider_matches};
 use crate::error::ApiError;
-use turnout_config::{DataCollection, Tier};
+use turnout_config::{DataCollection, ProviderKind, Tier};
+use turnout_wire::params::ParamSet;
 
 /// What routing knows about an endpoint's recent behaviour.
 pub trait HealthView {
@@ -63,7 +64,7 @@ pub struct RouteRequest {
     pub models: Vec<String>,
     pub preferences: Preferences,
     /// Request parameters that endpoints may or may not support (`tools`, `temperature`, …).
-    pub params_used: Vec<&'static str>,
+    pub params_used: ParamSet,
     /// Requested output length, when given.
     pub max_tokens: Option<u64>,
     /// The endpoint this conversation last used (sticky session), if any.
@@ -178,6 +179,9 @@ impl Plan {
             groups.push(order(all, prefs, Some(sort), health, now, rng));
         }
         groups.retain(|g| !g.is_empty());
+        if sort_everything.is_none() && groups.len() > 1 {
+            openrouter_fallbacks(&mut groups);
+        }
         if groups.is_empty() {
             let model = req.models.first().cloned().unwrap_or_default();
             // Some endpoint would have served but is unavailable right now: that is an outage
@@ -310,18 +314,11 @@ fn filter(t: &Target, req: &RouteRequest, variant: Option<Variant>) -> Option<Ex
             ));
         }
     }
-    if req.preferences.require_parameters
-        && let Some(supported) = &e.supported_parameters
-        && let Some(missing) = req
-            .params_used
-            .iter()
-            .find(|p| !supported.iter().any(|s| s == *p))
-    {
-        return Some(exclusion(
-            t,
-            "require_parameters",
-            format!("does not support `{missing}`"),
-        ));
+    if req.preferences.require_parameters {
+        let missing = req.params_used.without(e.supported);
+        if !missing.is_empty() {
+            return Some(exclusion(t, "require_parameters", unsupported(t, missing)));
+        }
     }
     if let (Some(wanted), Some(max)) = (req.max_tokens, e.max_completion_tokens)
         && wanted > max
@@ -333,6 +330,76 @@ fn filter(t: &Target, req: &RouteRequest, variant: Option<Variant>) -> Option<Ex
         ));
     }
     None
+}
+
+/// Why an endpoint cannot honour `missing`: its adapter cannot express them, or its
+/// configured `supported_parameters` leave them out.
+fn unsupported(t: &Target, missing: ParamSet) -> String {
+    let adapter = super::catalog::adapter_parameters(t.endpoint.provider.kind);
+    let list = |set: ParamSet| {
+        set.names()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let untranslatable = missing.without(adapter);
+    let unlisted = missing.intersection(adapter);
+    let mut parts = Vec::with_capacity(2);
+    if !untranslatable.is_empty() {
+        let kind = format!("{:?}", t.endpoint.provider.kind).to_lowercase();
+        parts.push(format!(
+            "kind = \"{kind}\" cannot express {}",
+            list(untranslatable)
+        ));
+    }
+    if !unlisted.is_empty() {
+        parts.push(format!(
+            "{} not in the endpoint's supported_parameters",
+            list(unlisted)
+        ));
+    }
+    format!(
+        "does not support every parameter of the request (require_parameters): {}",
+        parts.join("; ")
+    )
+}
+
+/// Gives each OpenRouter endpoint that is the last candidate of its model the request's later
+/// models on the same provider, which OpenRouter may then fall back to by itself (`models`).
+/// Only the last: Turnout's other endpoints of a model come before any later model.
+fn openrouter_fallbacks(groups: &mut [Vec<Candidate>]) {
+    for i in 0..groups.len() {
+        let Some(last) = groups[i].last() else {
+            continue;
+        };
+        let provider = &last.target.endpoint.provider;
+        if provider.kind != ProviderKind::Openrouter {
+            continue;
+        }
+        let later: Vec<Target> = groups[i + 1..]
+            .iter()
+            .filter_map(|g| {
+                g.iter()
+                    .find(|c| std::sync::Arc::ptr_eq(&c.target.endpoint.provider, provider))
+            })
+            .map(|c| Target {
+                fallbacks: None,
+                ..c.target.clone()
+            })
+            .collect();
+        if later.is_empty() {
+            continue;
+        }
+        let names: Vec<&str> = later.iter().map(|t| t.model_id.as_str()).collect();
+        let why = format!(
+            "; OpenRouter may fall back to {} itself (models)",
+            names.join(", ")
+        );
+        if let Some(c) = groups[i].last_mut() {
+            c.why = format!("{}{why}", c.why).into();
+            c.target.fallbacks = Some(later.into());
+        }
+    }
 }
 
 fn blended_price(t: &Target) -> Decimal {
@@ -831,7 +898,7 @@ id = "b/m"
                 ..Preferences::default()
             },
         );
-        r.params_used = vec!["tools"];
+        r.params_used = ParamSet::of(["tools"]);
         let p = plan_with(&r, &NoHealth, 5).expect("plan");
         assert!(
             !slugs(&p).contains(&"cheap".to_owned()),
@@ -846,6 +913,160 @@ id = "b/m"
         r.max_tokens = Some(5000);
         let p = plan_with(&r, &NoHealth, 5).expect("plan");
         assert!(excluded_by(&p).contains(&("Cheap Inc".into(), "context_length")));
+    }
+
+    fn own_catalog(toml: &str) -> Catalog {
+        Catalog::build(&turnout_config::load_str(toml, "t.toml").expect("config")).expect("catalog")
+    }
+
+    const KINDS: &str = r#"
+[[providers]]
+slug = "direct"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[[providers]]
+slug = "claude"
+kind = "anthropic"
+base_url = "http://127.0.0.1:9/v1"
+[[providers]]
+slug = "narrow"
+kind = "openai"
+base_url = "http://127.0.0.1:9/v1"
+[[providers]]
+slug = "or"
+name = "OpenRouter"
+kind = "openrouter"
+base_url = "http://127.0.0.1:9/api/v1"
+
+[[models]]
+id = "a/m"
+  [[models.endpoints]]
+  provider = "direct"
+  prompt_price = "0.000001"
+  completion_price = "0"
+  [[models.endpoints]]
+  provider = "claude"
+  prompt_price = "0.000001"
+  completion_price = "0"
+  [[models.endpoints]]
+  provider = "narrow"
+  prompt_price = "0.000001"
+  completion_price = "0"
+  supported_parameters = ["temperature", "tools"]
+  [[models.endpoints]]
+  provider = "or"
+  upstream_model = "vendor/a"
+  prompt_price = "0.000001"
+  completion_price = "0"
+[[models]]
+id = "b/m"
+  [[models.endpoints]]
+  provider = "or"
+  upstream_model = "vendor/b"
+  prompt_price = "0.000001"
+  completion_price = "0"
+[[models]]
+id = "c/m"
+  [[models.endpoints]]
+  provider = "direct"
+  prompt_price = "0.000001"
+  completion_price = "0"
+"#;
+
+    #[test]
+    fn require_parameters_knows_what_each_adapter_can_express() {
+        let catalog = own_catalog(KINDS);
+        let mut r = req(
+            &["a/m"],
+            Preferences {
+                require_parameters: true,
+                ..Preferences::default()
+            },
+        );
+        r.params_used = ParamSet::of(["seed", "temperature"]);
+        let p = Plan::build(
+            &catalog,
+            &r,
+            &NoHealth,
+            Instant::now(),
+            &mut StdRng::seed_from_u64(1),
+        )
+        .expect("plan");
+        let mut kept = slugs(&p);
+        kept.sort();
+        assert_eq!(kept, ["direct", "or"]);
+        let reason = |slug: &str| {
+            p.excluded
+                .iter()
+                .find(|e| e.provider == slug)
+                .map(|e| (e.by, e.reason.clone()))
+                .expect("excluded")
+        };
+        let (by, why) = reason("claude");
+        assert_eq!(by, "require_parameters");
+        assert!(
+            why.ends_with("kind = \"anthropic\" cannot express `seed`"),
+            "{why}"
+        );
+        let (_, why) = reason("narrow");
+        assert!(
+            why.ends_with("`seed` not in the endpoint's supported_parameters"),
+            "{why}"
+        );
+        // Without require_parameters every endpoint stays (the parameter is dropped instead).
+        r.preferences.require_parameters = false;
+        let p = Plan::build(
+            &catalog,
+            &r,
+            &NoHealth,
+            Instant::now(),
+            &mut StdRng::seed_from_u64(1),
+        )
+        .expect("plan");
+        assert_eq!(p.candidates().count(), 4);
+    }
+
+    #[test]
+    fn an_openrouter_endpoint_last_of_its_model_may_fall_back_to_later_models() {
+        let catalog = own_catalog(KINDS);
+        let plan = |order: &[&str]| {
+            let prefs = Preferences {
+                order: order.iter().map(|s| (*s).to_owned()).collect(),
+                only: vec!["direct".into(), "or".into()],
+                ..Preferences::default()
+            };
+            let r = req(&["a/m", "b/m", "c/m"], prefs);
+            Plan::build(
+                &catalog,
+                &r,
+                &NoHealth,
+                Instant::now(),
+                &mut StdRng::seed_from_u64(1),
+            )
+            .expect("plan")
+        };
+        let p = plan(&["direct", "or"]);
+        let last = p.groups[0].last().expect("candidate");
+        assert_eq!(last.target.endpoint.provider.slug, "or");
+        let fallbacks: Vec<&str> = last
+            .target
+            .fallbacks
+            .iter()
+            .flat_map(|f| f.iter().map(|t| t.upstream_model.as_str()))
+            .collect();
+        assert_eq!(fallbacks, ["vendor/b"], "c/m has no OpenRouter endpoint");
+        assert!(
+            last.why.contains("OpenRouter may fall back to b/m"),
+            "{}",
+            last.why
+        );
+        assert!(
+            p.groups[1][0].target.fallbacks.is_none(),
+            "no later model on it"
+        );
+        // Tried before the direct endpoint of the same model, it must not jump to b/m.
+        let p = plan(&["or", "direct"]);
+        assert!(p.candidates().all(|c| c.target.fallbacks.is_none()));
     }
 
     #[test]

@@ -310,11 +310,12 @@ fn probe_tokens(record: &ProbeRecord) -> u64 {
     12 + record.output_tokens
 }
 
-/// The models-list check: `GET {base_url}/models` with the provider's credentials.
+/// The models-list check: `GET {base_url}/models` (Azure: the resource's
+/// `/openai/models?api-version=…`) with the provider's credentials.
 pub async fn check_provider(provider: &Provider, timeout: Duration) -> ProviderCheck {
     let at_ms = now_ms();
     let started = Instant::now();
-    let uri = format!("{}/models", provider.base_url);
+    let uri = &provider.models_url;
     let mut req = http::Request::new(Full::new(Bytes::new()));
     let outcome = |ok: bool, status: Option<u16>, detail: Option<String>| ProviderCheck {
         at_ms,

@@ -13,6 +13,7 @@ use turnout_wire::anthropic::{
     self as wire, ErrorDetail, MessagesResponse, RequestOptions, StreamError, StreamState,
 };
 
+use turnout_wire::params::ParamSet;
 use turnout_wire::translate::StreamStep;
 
 use super::attempt::{AttemptError, Completed, FailureClass, classify_status, excerpt};
@@ -34,6 +35,7 @@ pub fn request(
     target: &Target,
     input: &ChatInput,
     stream: bool,
+    dropped: ParamSet,
 ) -> Result<http::Request<Full<Bytes>>, AttemptError> {
     if let Some(native) = &input.native {
         let body = native.upstream_body(&target.upstream_model);
@@ -43,7 +45,7 @@ pub fn request(
         }
         return Ok(req);
     }
-    let body = translated_body(target, input, stream).map_err(|detail| AttemptError {
+    let body = translated_body(target, input, stream, dropped).map_err(|detail| AttemptError {
         upstream_status: None,
         ..AttemptError::new(
             FailureClass::InvalidRequest {
@@ -61,8 +63,13 @@ pub fn request(
     ))
 }
 
-fn translated_body(target: &Target, input: &ChatInput, stream: bool) -> Result<Vec<u8>, String> {
-    let body = super::translating::chat_body(input)?;
+fn translated_body(
+    target: &Target,
+    input: &ChatInput,
+    stream: bool,
+    dropped: ParamSet,
+) -> Result<Vec<u8>, String> {
+    let body = super::translating::chat_body(input, dropped)?;
     let opts = RequestOptions {
         model: &target.upstream_model,
         default_max_tokens: target
@@ -122,6 +129,7 @@ fn passed_through(
         usage,
         cost,
         finish_reason: finish,
+        served_by: None,
     })
 }
 
@@ -269,18 +277,14 @@ mod tests {
                 r#"{"model":"acme/chat","messages":[{"role":"user","content":"hi"}],"reasoning":{"max_tokens":1500},"provider":{"sort":"price"}}"#,
             ),
             true,
+            ParamSet::EMPTY,
         )
         .expect("request");
         assert_eq!(req.uri(), "http://127.0.0.1:9/v1/messages");
         assert_eq!(req.headers()["x-api-key"], "sk-test");
         assert_eq!(req.headers()["anthropic-version"], "2023-06-01");
         assert!(req.headers().get("authorization").is_none());
-        let body = req.into_body();
-        let bytes = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(body))
-            .expect("ready")
-            .expect("body")
-            .to_bytes();
-        let sent: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+        let sent = crate::upstream::client::sent_json(req);
         assert_eq!(sent["model"], "up");
         assert_eq!(sent["stream"], true);
         assert_eq!(sent["max_tokens"], 4096);
@@ -297,6 +301,7 @@ mod tests {
                 r#"{"model":"acme/chat","messages":[{"role":"user","content":[{"type":"input_audio","input_audio":{}}]}]}"#,
             ),
             false,
+            ParamSet::EMPTY,
         )
         .expect_err("refused");
         assert!(matches!(err.class, FailureClass::InvalidRequest { .. }));

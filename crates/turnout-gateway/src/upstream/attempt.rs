@@ -17,9 +17,11 @@ use turnout_wire::sse::SseDecoder;
 use super::anthropic::{self, AnthropicStream};
 use super::gemini::{self, GeminiStream};
 use super::openai::{self, StreamTranslator, Translated};
+use super::openrouter::{self, OpenRouterStream};
 use crate::egress::ResponseIdentity;
 use crate::ingress::parse::ChatInput;
 use crate::routing::catalog::Target;
+use turnout_wire::params::ParamSet;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FailureClass {
@@ -301,17 +303,39 @@ fn transport_error(target: &Target, e: &hyper_util::client::legacy::Error) -> At
     AttemptError::new(FailureClass::Connect, target, detail)
 }
 
-/// The upstream request in the provider's dialect.
+/// The upstream request in the provider's dialect, without the parameters the endpoint
+/// cannot honour (with `provider.require_parameters` such endpoints are not planned at all).
 fn upstream_request(
     target: &Target,
     input: &ChatInput,
     stream: bool,
 ) -> Result<http::Request<http_body_util::Full<Bytes>>, AttemptError> {
+    let dropped = dropped_parameters(target, input);
     match target.endpoint.provider.kind {
-        ProviderKind::Anthropic => anthropic::request(target, input, stream),
-        ProviderKind::Gemini => gemini::request(target, input, stream),
-        _ => Ok(openai::request(target, input, stream)),
+        ProviderKind::Anthropic => anthropic::request(target, input, stream, dropped),
+        ProviderKind::Gemini => gemini::request(target, input, stream, dropped),
+        ProviderKind::Openai | ProviderKind::Azure | ProviderKind::Openrouter => {
+            openai::request(target, input, stream, dropped)
+        }
     }
+}
+
+/// What of the request this endpoint cannot honour, counted and logged.
+fn dropped_parameters(target: &Target, input: &ChatInput) -> ParamSet {
+    // A Messages body passed through to Anthropic carries only what Anthropic takes.
+    if anthropic::passes_through(target, input) {
+        return ParamSet::EMPTY;
+    }
+    let dropped = input.params_used.without(target.endpoint.supported);
+    if !dropped.is_empty() {
+        crate::telemetry::DroppedParameters {
+            provider: &target.endpoint.provider.slug,
+            model: &target.model_id,
+            dropped,
+        }
+        .emit();
+    }
+    dropped
 }
 
 /// Sends one request through the provider's pooled client.
@@ -345,8 +369,10 @@ async fn error_from_response(target: &Target, resp: http::Response<Incoming>) ->
     err.upstream_status = Some(status);
     err.raw = (!text.is_empty()).then(|| excerpt(&text, 2000).into());
     err.retry_after = wait;
-    if target.endpoint.provider.kind == ProviderKind::Gemini {
-        gemini::refine_error(&mut err, &text);
+    match target.endpoint.provider.kind {
+        ProviderKind::Gemini => gemini::refine_error(&mut err, &text),
+        ProviderKind::Openrouter => openrouter::refine_error(&mut err, &text),
+        _ => {}
     }
     err
 }
@@ -358,6 +384,9 @@ pub struct Completed {
     pub usage: turnout_wire::chat::Usage,
     pub cost: rust_decimal::Decimal,
     pub finish_reason: Option<&'static str>,
+    /// The target that answered when not the one tried: OpenRouter served one of the
+    /// request's later models itself (`models`).
+    pub served_by: Option<Target>,
 }
 
 pub async fn complete(
@@ -391,7 +420,9 @@ pub async fn complete(
     match target.endpoint.provider.kind {
         ProviderKind::Anthropic => anthropic::render_completion(&body, target, input, ident),
         ProviderKind::Gemini => gemini::render_completion(&body, target, input, ident),
-        _ => openai::render_completion(&body, target, input, ident),
+        ProviderKind::Openai | ProviderKind::Azure | ProviderKind::Openrouter => {
+            openai::render_completion(&body, target, input, ident)
+        }
     }
 }
 
@@ -428,6 +459,8 @@ pub struct BoundStream {
 /// How upstream events become our chunks.
 enum Dialect {
     OpenAi,
+    /// OpenAI's chunks, which also say who serves.
+    OpenRouter(OpenRouterStream),
     Anthropic(AnthropicStream),
     Gemini(GeminiStream),
 }
@@ -486,6 +519,7 @@ impl BoundStream {
     fn translate(&mut self, data: &str) -> Result<Translated, AttemptError> {
         match &mut self.dialect {
             Dialect::OpenAi => self.translator.translate(data, &self.target),
+            Dialect::OpenRouter(o) => o.translate(&mut self.translator, data, &mut self.target),
             Dialect::Anthropic(a) => a.translate(&mut self.translator, data, &self.target),
             Dialect::Gemini(g) => g.translate(&mut self.translator, data, &self.target),
         }
@@ -582,7 +616,8 @@ pub async fn open_stream(
         dialect: match target.endpoint.provider.kind {
             ProviderKind::Anthropic => Dialect::Anthropic(AnthropicStream::for_input(input)),
             ProviderKind::Gemini => Dialect::Gemini(GeminiStream::default()),
-            _ => Dialect::OpenAi,
+            ProviderKind::Openrouter => Dialect::OpenRouter(OpenRouterStream::default()),
+            ProviderKind::Openai | ProviderKind::Azure => Dialect::OpenAi,
         },
         ready: Vec::new(),
         total_deadline: started + t.total,

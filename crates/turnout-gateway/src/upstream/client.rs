@@ -86,3 +86,15 @@ pub fn build_webhook_client(connect: Duration) -> std::io::Result<HttpClient> {
         ..ResolvedTimeouts::default()
     })
 }
+
+/// The JSON body of a request built for an upstream (adapter tests).
+#[cfg(test)]
+#[allow(clippy::expect_used)]
+pub(crate) fn sent_json(req: http::Request<Full<Bytes>>) -> serde_json::Value {
+    let bytes =
+        futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(req.into_body()))
+            .expect("ready")
+            .expect("body")
+            .to_bytes();
+    serde_json::from_slice(&bytes).expect("json")
+}

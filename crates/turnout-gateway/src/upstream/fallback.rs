@@ -242,10 +242,17 @@ pub async fn complete(
     health: &Health,
     policy: &RetryPolicy,
 ) -> Result<Served<Completed>, ApiError> {
-    let served = walk(plan, health, policy, |t| async move {
+    let mut served = walk(plan, health, policy, |t| async move {
         attempt::complete(&t, input, ident).await
     })
     .await?;
+    if let Some(answered) = served.value.served_by.take() {
+        // OpenRouter fell back to a later model itself: that model is what was served.
+        if let Some(last) = served.attempts.last_mut() {
+            *last = AttemptSummary::served(&answered);
+        }
+        served.target = answered;
+    }
     let tps = served.value.usage.completion_tokens as f64 / served.elapsed.as_secs_f64().max(1e-3);
     let key = &served.target.endpoint.key;
     health.record_timing(key, served.elapsed, Some(tps), Instant::now());

@@ -10,6 +10,8 @@ use turnout_wire::gemini::{
     self as wire, ErrorClass, GenerateContentResponse, GoogleError, StreamError, StreamState,
 };
 
+use turnout_wire::params::ParamSet;
+
 use super::attempt::{AttemptError, Completed, FailureClass, excerpt};
 use super::openai::{StreamTranslator, Translated};
 use crate::egress::ResponseIdentity;
@@ -22,8 +24,9 @@ pub fn request(
     target: &Target,
     input: &ChatInput,
     stream: bool,
+    dropped: ParamSet,
 ) -> Result<http::Request<Full<Bytes>>, AttemptError> {
-    let body = translated_body(target, input).map_err(|detail| {
+    let body = translated_body(target, input, dropped).map_err(|detail| {
         AttemptError::new(
             FailureClass::InvalidRequest {
                 context_length: false,
@@ -61,8 +64,12 @@ fn model_uri(target: &Target, stream: bool) -> Result<http::Uri, AttemptError> {
     })
 }
 
-fn translated_body(target: &Target, input: &ChatInput) -> Result<Vec<u8>, String> {
-    let body = super::translating::chat_body(input)?;
+fn translated_body(
+    target: &Target,
+    input: &ChatInput,
+    dropped: ParamSet,
+) -> Result<Vec<u8>, String> {
+    let body = super::translating::chat_body(input, dropped)?;
     let translated = wire::request_from_openai(&body).map_err(|e| e.to_string())?;
     if !translated.warnings.is_empty() {
         tracing::warn!(
@@ -204,25 +211,15 @@ mod tests {
         crate::ingress::parse::parse_chat(body.as_bytes()).expect("input")
     }
 
-    fn sent_body(req: http::Request<Full<Bytes>>) -> serde_json::Value {
-        let bytes = futures_util::FutureExt::now_or_never(http_body_util::BodyExt::collect(
-            req.into_body(),
-        ))
-        .expect("ready")
-        .expect("body")
-        .to_bytes();
-        serde_json::from_slice(&bytes).expect("json")
-    }
-
     #[test]
     fn requests_go_to_the_models_path_with_the_google_key_header() {
         let target = test_target_of("gemini", "0", "0");
         let body = r#"{"model":"acme/chat","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hi"}],"reasoning":{"max_tokens":1500},"max_tokens":100,"provider":{"sort":"price"}}"#;
-        let req = request(&target, &input(body), false).expect("request");
+        let req = request(&target, &input(body), false, ParamSet::EMPTY).expect("request");
         assert_eq!(req.uri(), "http://127.0.0.1:9/v1/models/up:generateContent");
         assert_eq!(req.headers()["x-goog-api-key"], "sk-test");
         assert!(req.headers().get("authorization").is_none());
-        let sent = sent_body(req);
+        let sent = crate::upstream::client::sent_json(req);
         assert_eq!(sent["systemInstruction"]["parts"][0]["text"], "Be brief.");
         assert_eq!(sent["contents"][0]["role"], "user");
         assert_eq!(
@@ -232,7 +229,7 @@ mod tests {
         assert_eq!(sent["generationConfig"]["maxOutputTokens"], 1600);
         assert!(sent.get("provider").is_none() && sent.get("model").is_none());
 
-        let req = request(&target, &input(body), true).expect("request");
+        let req = request(&target, &input(body), true, ParamSet::EMPTY).expect("request");
         assert_eq!(
             req.uri(),
             "http://127.0.0.1:9/v1/models/up:streamGenerateContent?alt=sse"
@@ -249,6 +246,7 @@ mod tests {
                 r#"{"model":"acme/chat","messages":[{"role":"user","content":[{"type":"video_url","video_url":{}}]}]}"#,
             ),
             false,
+            ParamSet::EMPTY,
         )
         .expect_err("refused");
         assert!(matches!(err.class, FailureClass::InvalidRequest { .. }));

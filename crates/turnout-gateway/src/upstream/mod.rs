@@ -7,4 +7,5 @@ pub mod client;
 pub mod fallback;
 pub mod gemini;
 pub mod openai;
+pub mod openrouter;
 mod translating;

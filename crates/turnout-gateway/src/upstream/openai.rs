@@ -1,16 +1,20 @@
 //! Step 3: the OpenAI-compatible adapter (`kind = "openai"`): OpenAI, Mistral, Groq, Together,
-//! vLLM, Ollama, llama.cpp, OpenRouter itself. Requests pass through with our routing fields
-//! removed; replies are re-labelled with our id, model, provider and cost.
+//! vLLM, Ollama, llama.cpp. Requests pass through with our routing fields removed; replies are
+//! re-labelled with our id, model, provider and cost. Azure (`kind = "azure"`) is this adapter
+//! with the deployment in the URL and an `api-key` header (both from the catalog); OpenRouter
+//! (`kind = "openrouter"`) adds its own members and answers (see `openrouter`).
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
 use http_body_util::Full;
 use serde_json::value::RawValue;
+use turnout_config::ProviderKind;
 use turnout_wire::chat::{
     ChatChunk, ChatResult, ChunkChoice, DeltaView, ResultChoice, UpstreamChunk, UpstreamCompletion,
     Usage, chunk_head, normalize_finish_reason,
 };
+use turnout_wire::params::ParamSet;
 
 use super::attempt::{AttemptError, Completed, FailureClass, classify_status, excerpt};
 use crate::accounting::cost::{estimate_usage, usage_out};
@@ -18,12 +22,35 @@ use crate::egress::ResponseIdentity;
 use crate::ingress::parse::ChatInput;
 use crate::routing::catalog::Target;
 
-pub fn request(target: &Target, input: &ChatInput, stream: bool) -> http::Request<Full<Bytes>> {
-    super::client::json_post(
-        &target.endpoint.provider,
-        input.upstream_body(&target.upstream_model, stream),
-        stream,
-    )
+/// The upstream request, without the `dropped` parameters.
+pub fn request(
+    target: &Target,
+    input: &ChatInput,
+    stream: bool,
+    dropped: ParamSet,
+) -> Result<http::Request<Full<Bytes>>, AttemptError> {
+    let provider = &target.endpoint.provider;
+    let body = if provider.kind == ProviderKind::Openrouter {
+        input.upstream_body_with(&target.upstream_model, stream, dropped, |out| {
+            super::openrouter::extend_body(out, target, input);
+        })
+    } else {
+        input.upstream_body(&target.upstream_model, stream, dropped)
+    };
+    let mut req = super::client::json_post(provider, body, stream);
+    if provider.azure_deployments.is_some() {
+        *req.uri_mut() = target.chat_uri().ok_or_else(|| {
+            AttemptError::new(
+                FailureClass::Misconfigured,
+                target,
+                format!(
+                    "Azure deployment `{}` does not fit in a URL",
+                    target.upstream_model
+                ),
+            )
+        })?;
+    }
+    Ok(req)
 }
 
 pub fn render_completion(
@@ -49,6 +76,12 @@ pub fn render_completion(
     if up.choices.is_empty() {
         return Err(bad("no choices in the answer".to_owned()));
     }
+    let (served, label) = match target.endpoint.provider.kind {
+        ProviderKind::Openrouter => {
+            super::openrouter::served_by(target, up.model.as_deref(), up.provider.as_deref())
+        }
+        _ => (target, None),
+    };
     let mut finish = None;
     let mut completion_chars = 0;
     let mut choices = Vec::with_capacity(up.choices.len());
@@ -83,12 +116,12 @@ pub fn render_completion(
         .usage
         .clone()
         .unwrap_or_else(|| estimate_usage(input.prompt_chars, completion_chars));
-    let usage_json = usage_out(&target.endpoint.pricing, &usage, finish);
+    let usage_json = usage_out(&served.endpoint.pricing, &usage, finish);
     let cost = usage_json.cost.0;
     let result = ChatResult {
         id: &ident.id,
-        provider: &target.endpoint.provider.name,
-        model: &target.model_id,
+        provider: label.as_deref().unwrap_or(&served.endpoint.provider.name),
+        model: &served.model_id,
         object: "chat.completion",
         created: ident.created,
         choices,
@@ -102,6 +135,7 @@ pub fn render_completion(
         usage,
         cost,
         finish_reason: finish,
+        served_by: (!std::ptr::eq(served, target)).then(|| served.clone()),
     })
 }
 
@@ -124,6 +158,9 @@ pub struct StreamTranslator {
     /// `data: ` and the chunk members that are the same for the whole stream, with the model
     /// and provider they were written for.
     head: Option<ChunkHead>,
+    /// Our `provider` for this stream when not the endpoint's provider's name (OpenRouter's
+    /// choice of provider in it).
+    pub provider_label: Option<Box<str>>,
 }
 
 #[derive(Debug)]
@@ -144,16 +181,29 @@ impl StreamTranslator {
             has_content: false,
             finish_seen: false,
             head: None,
+            provider_label: None,
         }
+    }
+
+    /// The `provider` our chunks name.
+    pub fn provider_name<'a>(&'a self, target: &'a Target) -> &'a str {
+        self.provider_label
+            .as_deref()
+            .unwrap_or(&target.endpoint.provider.name)
     }
 
     /// The frame start of every chunk for `target`, written once per stream.
     fn ensure_head(&mut self, target: &Target) {
-        let (model, provider) = (&target.model_id, &target.endpoint.provider.name);
+        // Fields, not `provider_name`: `head` is written while the label is borrowed.
+        let model = &target.model_id;
+        let provider = self
+            .provider_label
+            .as_deref()
+            .unwrap_or(&target.endpoint.provider.name);
         let fresh = self
             .head
             .as_ref()
-            .is_none_or(|h| *h.model != **model || *h.provider != **provider);
+            .is_none_or(|h| *h.model != **model || &*h.provider != provider);
         if fresh {
             let mut bytes = b"data: ".to_vec();
             chunk_head(
@@ -166,7 +216,7 @@ impl StreamTranslator {
             );
             self.head = Some(ChunkHead {
                 model: model.as_str().into(),
-                provider: provider.as_str().into(),
+                provider: provider.into(),
                 bytes,
             });
         }
@@ -226,7 +276,7 @@ impl StreamTranslator {
             object: CHUNK_OBJECT,
             created: self.ident.created,
             model: &target.model_id,
-            provider: &target.endpoint.provider.name,
+            provider: self.provider_name(target),
             choices: vec![ChunkChoice {
                 index: 0,
                 delta: Some(delta),
@@ -305,7 +355,7 @@ impl StreamTranslator {
             object: CHUNK_OBJECT,
             created: self.ident.created,
             model: &target.model_id,
-            provider: &target.endpoint.provider.name,
+            provider: self.provider_name(target),
             choices,
             system_fingerprint: chunk.system_fingerprint,
             service_tier: chunk.service_tier,
@@ -335,11 +385,15 @@ fn in_band_error(err: &RawValue, target: &Target) -> AttemptError {
         .unwrap_or(502);
     let wrapped = format!("{{\"error\":{}}}", err.get());
     let (class, message) = classify_status(status, &wrapped);
-    AttemptError {
+    let mut error = AttemptError {
         upstream_status: Some(status),
         raw: Some(excerpt(err.get(), 2000).into()),
         ..AttemptError::new(class, target, message)
+    };
+    if target.endpoint.provider.kind == ProviderKind::Openrouter {
+        super::openrouter::refine_error(&mut error, &wrapped);
     }
+    error
 }
 
 #[cfg(test)]
@@ -517,6 +571,118 @@ mod tests {
             up["usage"]["completion_tokens"].as_u64().expect("n")
         );
         assert!(done.cost > rust_decimal::Decimal::ZERO);
+    }
+
+    use crate::upstream::client::sent_json as sent;
+
+    #[test]
+    fn azure_requests_name_the_deployment_and_send_api_key() {
+        let target = crate::routing::catalog::test_target_of("azure", "0", "0");
+        let input = crate::ingress::parse::parse_chat(
+            br#"{"model":"acme/chat","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .expect("input");
+        let req = request(&target, &input, true, ParamSet::EMPTY).expect("request");
+        assert_eq!(
+            req.uri(),
+            "http://127.0.0.1:9/v1/openai/deployments/up/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(req.headers()["api-key"], "sk-test");
+        assert!(req.headers().get("authorization").is_none());
+        assert_eq!(sent(req)["stream"], true);
+    }
+
+    #[test]
+    fn azure_filter_results_are_not_content_and_a_filtered_answer_is_content_filter() {
+        // Azure's stream: a first chunk with no choices and the prompt's filter results,
+        // then chunks carrying `content_filter_results` per choice.
+        let body = "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\",\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{\"hate\":{\"filtered\":false,\"severity\":\"safe\"}}}]}\n\n";
+        let (t, chunks, _) = translate_sse(body);
+        assert!(!t.has_content() && chunks.is_empty(), "{chunks:?}");
+        let body = concat!(
+            "data: {\"choices\":[{\"content_filter_results\":{},\"delta\":{\"role\":\"assistant\",\"content\":\"\"},\"finish_reason\":null,\"index\":0}],\"created\":1,\"id\":\"c\",\"model\":\"gpt-4o\",\"object\":\"chat.completion.chunk\"}\n\n",
+            "data: {\"choices\":[{\"content_filter_results\":{\"violence\":{\"filtered\":true,\"severity\":\"high\"}},\"delta\":{},\"finish_reason\":\"content_filter\",\"index\":0}],\"created\":1,\"id\":\"c\",\"model\":\"gpt-4o\",\"object\":\"chat.completion.chunk\"}\n\n",
+            "data: [DONE]\n\n",
+        );
+        let (t, chunks, done) = translate_sse(body);
+        assert!(done && t.finished());
+        assert_eq!(t.finish_reason, Some("content_filter"));
+        assert_eq!(
+            chunks.last().expect("chunk")["choices"][0]["native_finish_reason"],
+            "content_filter"
+        );
+        // A prompt Azure refuses is the client's content, not an outage.
+        let refused = r#"{"error":{"message":"The response was filtered due to the prompt triggering Azure OpenAI's content management policy.","type":null,"param":"prompt","code":"content_filter","status":400,"innererror":{"code":"ResponsibleAIPolicyViolation","content_filter_result":{"violence":{"filtered":true,"severity":"high"}}}}}"#;
+        let (class, message) = classify_status(400, refused);
+        assert_eq!(class, FailureClass::ContentPolicy);
+        assert!(
+            message.starts_with("The response was filtered"),
+            "{message}"
+        );
+        assert!(!class.falls_over_to_next_endpoint());
+    }
+
+    #[test]
+    fn openrouter_requests_carry_the_clients_routing_and_ask_for_usage() {
+        let mut target = crate::routing::catalog::test_target_of("openrouter", "0", "0");
+        let mut later = target.clone();
+        later.model_id = "acme/other".into();
+        later.upstream_model = "other/up".into();
+        target.fallbacks = Some(vec![later].into());
+        let input = crate::ingress::parse::parse_chat(
+            br#"{"model":"acme/chat","models":["acme/other"],"messages":[{"role":"user","content":"hi"}],"provider":{"order":["anthropic"],"allow_fallbacks":false},"reasoning":{"effort":"low"},"seed":3}"#,
+        )
+        .expect("input");
+        let req = request(&target, &input, false, ParamSet::of(["seed"])).expect("request");
+        assert_eq!(req.uri(), "http://127.0.0.1:9/v1/chat/completions");
+        assert_eq!(req.headers()["authorization"], "Bearer sk-test");
+        let body = sent(req);
+        assert_eq!(
+            body["provider"],
+            serde_json::json!({"order":["anthropic"],"allow_fallbacks":false})
+        );
+        assert_eq!(body["models"], serde_json::json!(["other/up"]));
+        assert_eq!(body["usage"], serde_json::json!({"include": true}));
+        assert_eq!(body["reasoning"], serde_json::json!({"effort": "low"}));
+        assert!(body.get("seed").is_none(), "dropped");
+        // An OpenAI-compatible upstream gets none of it.
+        let plain = crate::routing::catalog::test_target_of("openai", "0", "0");
+        let body = sent(request(&plain, &input, false, ParamSet::EMPTY).expect("request"));
+        assert!(body.get("provider").is_none() && body.get("models").is_none());
+        assert!(body.get("usage").is_none() && body.get("reasoning").is_none());
+        assert_eq!(body["seed"], 3);
+    }
+
+    #[test]
+    fn an_openrouter_answer_reports_its_provider_model_and_charge() {
+        let mut target =
+            crate::routing::catalog::test_target_of("openrouter", "0.000001", "0.000002");
+        let mut later = target.clone();
+        later.model_id = "acme/other".into();
+        later.upstream_model = "other/up".into();
+        target.fallbacks = Some(vec![later].into());
+        let input = crate::ingress::parse::parse_chat(
+            br#"{"model":"acme/chat","messages":[{"role":"user","content":"hi"}]}"#,
+        )
+        .expect("input");
+        let body = br#"{"id":"gen-1","provider":"Anthropic","model":"other/up","object":"chat.completion","created":1,"choices":[{"index":0,"finish_reason":"stop","native_finish_reason":"end_turn","message":{"role":"assistant","content":"hi"}}],"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":15,"cost":0.0123}}"#;
+        let done = render_completion(body, &target, &input, &ident()).expect("renders");
+        let out: serde_json::Value = serde_json::from_slice(&done.body).expect("json");
+        assert_eq!(out["provider"], "Acme AI (Anthropic)");
+        assert_eq!(
+            out["model"], "acme/other",
+            "the model OpenRouter fell back to"
+        );
+        assert_eq!(
+            done.served_by.as_ref().map(|t| t.model_id.as_str()),
+            Some("acme/other")
+        );
+        // Billed at our prices; what OpenRouter charged is reported beside it.
+        assert_eq!(out["usage"]["cost"], serde_json::json!(0.00002));
+        assert_eq!(
+            out["usage"]["cost_details"]["upstream_inference_cost"],
+            serde_json::json!(0.0123)
+        );
     }
 
     #[test]

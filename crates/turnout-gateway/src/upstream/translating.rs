@@ -5,6 +5,7 @@
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use turnout_wire::chat::{ChatResult, DeltaView, ResultChoice};
+use turnout_wire::params::ParamSet;
 use turnout_wire::translate::{Completion, StreamStep};
 
 use super::attempt::{AttemptError, Completed, FailureClass, excerpt};
@@ -17,7 +18,11 @@ use crate::routing::catalog::Target;
 /// The client's request as a JSON object: the forwarded members plus OpenRouter's
 /// `reasoning`, which is kept apart from them because OpenAI-compatible upstreams must not
 /// get it.
-pub(super) fn chat_body(input: &ChatInput) -> Result<Map<String, Value>, String> {
+/// The `dropped` parameters (those the endpoint does not honour) are left out.
+pub(super) fn chat_body(
+    input: &ChatInput,
+    dropped: ParamSet,
+) -> Result<Map<String, Value>, String> {
     // The forwarded members are the client's own JSON, so they parse.
     let mut text = Vec::with_capacity(input.forward.len() + 2);
     text.push(b'{');
@@ -25,7 +30,11 @@ pub(super) fn chat_body(input: &ChatInput) -> Result<Map<String, Value>, String>
     text.push(b'}');
     let mut body: Map<String, Value> =
         serde_json::from_slice(&text).map_err(|e| format!("request body: {e}"))?;
+    if !dropped.is_empty() {
+        body.retain(|key, _| !dropped.has_member(key));
+    }
     if let Some(r) = &input.reasoning
+        && !dropped.has_member("reasoning")
         && let Ok(v) = serde_json::from_str(r)
     {
         body.insert("reasoning".to_owned(), v);
@@ -80,6 +89,7 @@ pub(super) fn completion(
         usage,
         cost,
         finish_reason: finish,
+        served_by: None,
     })
 }
 

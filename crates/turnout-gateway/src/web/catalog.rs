@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use rust_decimal::Decimal;
 use serde_json::{Value, json};
+use turnout_wire::params::ParamSet;
 
 use crate::error::ApiError;
 use crate::health::EndpointStats;
@@ -55,10 +56,13 @@ fn pricing(e: &Endpoint) -> Value {
     v
 }
 
-fn supported_parameters(e: &Endpoint) -> Vec<String> {
-    e.supported_parameters
-        .clone()
-        .unwrap_or_else(|| DEFAULT_PARAMETERS.iter().map(|s| (*s).to_owned()).collect())
+/// What an endpoint honours: its configured list within what its adapter can send; for an
+/// OpenAI-compatible endpoint with no list (everything is forwarded), the common parameters.
+fn supported_parameters(e: &Endpoint) -> Vec<&'static str> {
+    if e.supported == ParamSet::ALL && !e.parameters_configured {
+        return DEFAULT_PARAMETERS.to_vec();
+    }
+    e.supported.names().collect()
 }
 
 fn architecture(m: &Model) -> Value {
@@ -74,7 +78,7 @@ fn architecture(m: &Model) -> Value {
 
 fn model_json(m: &Model, id: &str, created: u64) -> Value {
     let cheapest = m.cheapest();
-    let mut params: Vec<String> = m
+    let mut params: Vec<&str> = m
         .endpoints
         .iter()
         .flat_map(|e| supported_parameters(e))
@@ -125,7 +129,7 @@ pub(crate) fn percentiles(p: Option<crate::health::Percentiles>) -> Value {
 fn endpoint_json(m: &Model, t: &Target, stats: Option<&EndpointStats>) -> Value {
     let e = &t.endpoint;
     let context = e.context_length.or(m.context_length);
-    let tool_choice = supported_parameters(e).iter().any(|p| p == "tool_choice");
+    let tool_choice = supported_parameters(e).contains(&"tool_choice");
     json!({
         "name": format!("{} | {}", e.provider.name, t.model_id),
         "model_id": t.model_id,

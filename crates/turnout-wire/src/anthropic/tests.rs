@@ -572,3 +572,10 @@ proptest::proptest! {
         proptest::prop_assert_eq!(run_stream(&pieces), whole);
     }
 }
+
+#[test]
+fn the_declared_parameters_are_exactly_the_translated_ones() {
+    crate::params::assert_declared(SUPPORTED_PARAMETERS, |body| {
+        translate(Value::Object(body.clone())).to_string()
+    });
+}

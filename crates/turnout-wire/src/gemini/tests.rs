@@ -898,3 +898,10 @@ proptest::proptest! {
         proptest::prop_assert_eq!(mode, want);
     }
 }
+
+#[test]
+fn the_declared_parameters_are_exactly_the_translated_ones() {
+    crate::params::assert_declared(SUPPORTED_PARAMETERS, |body| {
+        format!("{:?}", translated(Value::Object(body.clone())).request)
+    });
+}
