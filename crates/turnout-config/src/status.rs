@@ -459,7 +459,7 @@ impl BurnSeverity {
 }
 
 /// Every event an alert rule may name (§5.7).
-pub const ALERT_EVENTS: [&str; 10] = [
+pub const ALERT_EVENTS: [&str; 11] = [
     "component.status_changed",
     "group.status_changed",
     "page.status_changed",
@@ -470,6 +470,7 @@ pub const ALERT_EVENTS: [&str; 10] = [
     "maintenance.started",
     "maintenance.completed",
     "slo.burn_rate",
+    "account.low_credit",
 ];
 
 /// Whether an `events` entry (`incident.*`, `*`, or a name) matches `event`.

@@ -69,6 +69,7 @@ struct Inner {
     probes: Arc<ProbeLog>,
     history: Arc<History>,
     alerts: Arc<Alerts>,
+    credit_watch: Arc<tokio::sync::Mutex<crate::status::alerts::credit::CreditWatch>>,
 }
 
 impl AppState {
@@ -89,6 +90,7 @@ impl AppState {
             probes: probes.clone(),
             history: history.clone(),
             alerts: alerts.clone(),
+            credit_watch: Arc::default(),
         });
         if let Ok(rt) = tokio::runtime::Handle::try_current() {
             rt.spawn(crate::status::history::run(
@@ -107,6 +109,11 @@ impl AppState {
                 health,
             ));
             rt.spawn(crate::status::probe::run(Arc::downgrade(&inner)));
+            rt.spawn(crate::status::alerts::credit::run(
+                inner.credit_watch.clone(),
+                Arc::downgrade(&inner.status),
+                inner.accounts.clone(),
+            ));
         }
         Self { inner }
     }
@@ -121,6 +128,22 @@ impl AppState {
             .history
             .flush(&self.inner.status, Some(&self.inner.health))
             .await;
+    }
+
+    /// Compares balances with their low-balance alerts now (the background check runs every
+    /// 30 s) and queues the events for the alert rules.
+    pub async fn check_low_credit(&self) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let events = self
+            .inner
+            .credit_watch
+            .lock()
+            .await
+            .check(&self.inner.accounts, now)
+            .await;
+        self.inner.status.send(events, now);
     }
 
     pub fn probes(&self) -> &Arc<ProbeLog> {

@@ -634,3 +634,64 @@ async fn errors_that_burn_the_error_budget_page() {
             .all(|v| v["slo"]["severity"] == "page")
     );
 }
+
+#[tokio::test]
+async fn a_balance_under_its_alert_is_announced_until_credits_bring_it_back() {
+    let a = mock(fast()).await;
+    let (hooks, base) = receiver(&[]).await;
+    let (_mails, smtp) = smtp_sink().await;
+    let rules = "[[status.alerts.rules]]\nname = \"credit\"\nchannels = [\"hook\"]\nevents = [\"account.low_credit\"]\n";
+    let gw = Gateway::start(&config(&a.base_url(), &base, smtp, rules)).await;
+    let accounts = gw.state.accounts();
+    let store = accounts.store();
+    for account in ["acme", "free"] {
+        store.ensure_account(account).await.unwrap();
+        store
+            .set_low_balance_alert(account, Some(turnout_store::Nanos::from_usd(5.into())))
+            .await
+            .unwrap();
+    }
+    // "free" never had credits: unmetered, nothing to warn about.
+    store
+        .add_credits("acme", turnout_store::Nanos::from_usd(1.into()), None)
+        .await
+        .unwrap();
+    accounts.sync().await.unwrap();
+
+    gw.state.check_low_credit().await;
+    let low = until("a low-credit alert", || {
+        delivered(&hooks, "account.low_credit").into_iter().next()
+    })
+    .await;
+    assert_eq!(low["phase"], "open");
+    assert_eq!(low["credit"]["account"], "acme");
+    assert_eq!(low["credit"]["balance_usd"], 1.0);
+    assert_eq!(low["credit"]["threshold_usd"], 5.0);
+    assert_eq!(low["credit"]["low"], true);
+
+    // Still low: no second message.
+    gw.state.check_low_credit().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(delivered(&hooks, "account.low_credit").len(), 1);
+
+    store
+        .add_credits("acme", turnout_store::Nanos::from_usd(10.into()), None)
+        .await
+        .unwrap();
+    accounts.sync().await.unwrap();
+    gw.state.check_low_credit().await;
+    let back = until("the resolved notice", || {
+        delivered(&hooks, "account.low_credit")
+            .into_iter()
+            .find(|v| v["phase"] == "resolve")
+    })
+    .await;
+    assert_eq!(back["credit"]["balance_usd"], 11.0);
+    assert_eq!(back["credit"]["low"], false);
+    assert!(
+        delivered(&hooks, "account.low_credit")
+            .iter()
+            .all(|v| v["credit"]["account"] == "acme"),
+        "an unmetered account is never warned about"
+    );
+}

@@ -125,6 +125,24 @@ impl Store {
             .map(Nanos))
     }
 
+    /// Every account's low-balance alert that is set.
+    pub async fn low_balance_alerts(&self) -> Result<Vec<(String, Nanos)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT account, low_balance_nanos FROM account_settings \
+             WHERE low_balance_nanos IS NOT NULL ORDER BY account",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("account")?,
+                    Nanos(r.try_get::<i64, _>("low_balance_nanos")?),
+                ))
+            })
+            .collect()
+    }
+
     /// Sets (or, with `None`, clears) the account's low-balance alert.
     pub async fn set_low_balance_alert(
         &self,

@@ -19,6 +19,8 @@ pub enum EventKind {
     MaintenanceStarted,
     MaintenanceCompleted,
     SloBurnRate,
+    /// An account's credit balance fell below (or rose back above) its low-balance alert.
+    AccountLowCredit,
     /// A test notification sent from the admin API; no rule hears it.
     Test,
 }
@@ -36,6 +38,7 @@ impl EventKind {
             EventKind::MaintenanceStarted => "maintenance.started",
             EventKind::MaintenanceCompleted => "maintenance.completed",
             EventKind::SloBurnRate => "slo.burn_rate",
+            EventKind::AccountLowCredit => "account.low_credit",
             EventKind::Test => "alert.test",
         }
     }
@@ -105,6 +108,17 @@ pub struct BurnInfo {
     pub short_window_requests: u64,
 }
 
+#[derive(Debug, Clone, PartialEq)]
+pub struct CreditInfo {
+    pub account: String,
+    /// Credits less usage, USD.
+    pub balance_usd: f64,
+    /// The account's low-balance alert, USD.
+    pub threshold_usd: f64,
+    /// `false`: the balance is back at or above the alert.
+    pub low: bool,
+}
+
 /// One thing that happened.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusEvent {
@@ -119,6 +133,7 @@ pub struct StatusEvent {
     pub incident: Option<IncidentInfo>,
     pub maintenance: Option<MaintenanceInfo>,
     pub burn: Option<BurnInfo>,
+    pub credit: Option<CreditInfo>,
     /// The page's state when the event was made.
     pub indicator: Indicator,
     pub description: String,
@@ -136,6 +151,7 @@ impl StatusEvent {
             incident: None,
             maintenance: None,
             burn: None,
+            credit: None,
             indicator: Indicator::None,
             description: String::new(),
         }
@@ -149,6 +165,9 @@ impl StatusEvent {
         }
         if let Some(m) = &self.maintenance {
             return format!("maintenance|{}", m.id);
+        }
+        if let Some(c) = &self.credit {
+            return format!("credit|{}", c.account);
         }
         let first = self.targets.first().map_or("page", |t| t.id.as_str());
         match &self.burn {
@@ -173,6 +192,9 @@ impl StatusEvent {
         }
         if let Some(b) = &self.burn {
             return if b.firing { "firing" } else { "ok" }.to_owned();
+        }
+        if let Some(c) = &self.credit {
+            return if c.low { "low" } else { "ok" }.to_owned();
         }
         String::new()
     }

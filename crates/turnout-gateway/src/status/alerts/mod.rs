@@ -4,6 +4,7 @@
 //! maintenance covers, and hands deliveries to a bounded queue ([`deliver`]) — never on the
 //! request path.
 
+pub mod credit;
 pub mod deliver;
 pub mod payload;
 pub mod rules;

@@ -189,6 +189,32 @@ pub fn headline(n: &Notification, page: &Page) -> Headline {
             ComponentStatus::Operational,
             page.link(""),
         ),
+        EventKind::AccountLowCredit => {
+            let Some(c) = &e.credit else {
+                return empty(page);
+            };
+            if c.low {
+                (
+                    format!(
+                        "Account {}: credit balance ${:.2} is below its ${:.2} alert",
+                        c.account, c.balance_usd, c.threshold_usd
+                    ),
+                    "Requests are refused with 402 once the balance cannot cover them: add credits (turnout credits add, or the dashboard).".to_owned(),
+                    ComponentStatus::DegradedPerformance,
+                    page.link(""),
+                )
+            } else {
+                (
+                    format!(
+                        "Account {}: credit balance back to ${:.2}",
+                        c.account, c.balance_usd
+                    ),
+                    format!("At or above its ${:.2} alert again.", c.threshold_usd),
+                    ComponentStatus::Operational,
+                    page.link(""),
+                )
+            }
+        }
         EventKind::SloBurnRate => {
             let Some(b) = &e.burn else {
                 return empty(page);
@@ -305,6 +331,14 @@ pub fn native(n: &Notification, page: &Page) -> Value {
             "short_window_requests": b.short_window_requests,
         })
     });
+    let credit = e.credit.as_ref().map(|c| {
+        json!({
+            "account": c.account,
+            "balance_usd": c.balance_usd,
+            "threshold_usd": c.threshold_usd,
+            "low": c.low,
+        })
+    });
     let page_change = e.page.as_ref().map(|p| {
         json!({
             "old_indicator": p.old_indicator,
@@ -331,6 +365,7 @@ pub fn native(n: &Notification, page: &Page) -> Value {
         "incident": incident,
         "maintenance": maintenance,
         "slo": slo,
+        "credit": credit,
         "page_change": page_change,
     })
 }

@@ -132,6 +132,16 @@ impl Rule {
             | EventKind::MaintenanceStarted
             | EventKind::MaintenanceCompleted => Some(Phase::Info),
             EventKind::Test => None,
+            // An account is no component: only `min_status` does not apply; the balance says it.
+            EventKind::AccountLowCredit => {
+                let c = e.credit.as_ref()?;
+                match (c.low, open) {
+                    (true, false) => Some(Phase::Open),
+                    (true, true) => Some(Phase::Update),
+                    (false, true) => Some(Phase::Resolve),
+                    (false, false) => None,
+                }
+            }
             EventKind::SloBurnRate => {
                 let b = e.burn.as_ref()?;
                 if !b.firing {
