@@ -474,12 +474,12 @@ fn alert_channels_and_rules_must_fit_together() {
             (
                 Some(29),
                 "status.alerts.rules[0].events[1]",
-                "unknown event `incident.exploded` (expected one of component.status_changed, group.status_changed, page.status_changed, incident.created, incident.updated, incident.resolved, maintenance.scheduled, maintenance.started, maintenance.completed, slo.burn_rate, or a prefix with `*` such as `incident.*`)"
+                "unknown event `incident.exploded` (expected one of component.status_changed, group.status_changed, page.status_changed, incident.created, incident.updated, incident.resolved, maintenance.scheduled, maintenance.started, maintenance.completed, slo.burn_rate, account.low_credit, or a prefix with `*` such as `incident.*`)"
             ),
             (
                 Some(29),
                 "status.alerts.rules[0].events[2]",
-                "unknown event `inc*ident` (expected one of component.status_changed, group.status_changed, page.status_changed, incident.created, incident.updated, incident.resolved, maintenance.scheduled, maintenance.started, maintenance.completed, slo.burn_rate, or a prefix with `*` such as `incident.*`)"
+                "unknown event `inc*ident` (expected one of component.status_changed, group.status_changed, page.status_changed, incident.created, incident.updated, incident.resolved, maintenance.scheduled, maintenance.started, maintenance.completed, slo.burn_rate, account.low_credit, or a prefix with `*` such as `incident.*`)"
             ),
             (
                 Some(31),
