@@ -299,3 +299,48 @@ async fn a_rejected_provider_key_is_the_operators_problem() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn structured_output_comes_back_as_json_content() {
+    let (m, gw) = claude(fast()).await;
+    let format = json!({"type": "json_schema", "json_schema": {"name": "person", "strict": true,
+        "schema": {"type": "object", "properties": {"name": {"type": "string"}},
+                   "required": ["name"], "additionalProperties": false}}});
+    let body = with(chat("anthropic/claude"), "response_format", format.clone());
+    let resp = gw.post_chat(&body).await;
+    assert_eq!(resp.status(), 200);
+    let v: Value = resp.json().await.unwrap();
+    let choice = &v["choices"][0];
+    let answer: Value =
+        serde_json::from_str(choice["message"]["content"].as_str().unwrap()).unwrap();
+    assert_eq!(answer, json!({"name": "mock"}), "{v}");
+    assert!(choice["message"]["tool_calls"].is_null(), "{v}");
+    assert_eq!(choice["finish_reason"], "stop");
+    // Upstream it was a forced call of the JSON tool with the requested schema.
+    let sent = m.stats().last_request.unwrap();
+    assert_eq!(sent["tool_choice"]["type"], "tool");
+    assert_eq!(
+        sent["tools"][0]["input_schema"],
+        format["json_schema"]["schema"]
+    );
+
+    let streamed = with(body, "stream", true.into());
+    let lines = sse_lines(gw.post_chat(&streamed).await).await;
+    let chunks = events(&lines);
+    let content: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    let answer: Value = serde_json::from_str(&content).unwrap();
+    assert_eq!(answer, json!({"name": "mock"}));
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["choices"][0]["delta"]["tool_calls"].is_null())
+    );
+    assert!(
+        chunks
+            .iter()
+            .any(|c| c["choices"][0]["finish_reason"] == "stop")
+    );
+}

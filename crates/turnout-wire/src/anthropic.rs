@@ -384,7 +384,34 @@ pub const SUPPORTED_PARAMETERS: &[&str] = &[
     "max_tokens",
     "reasoning",
     "reasoning_effort",
+    "response_format",
 ];
+
+/// The tool a structured-output request is answered through: Anthropic has no JSON mode, so
+/// `response_format` becomes a tool whose input schema is the requested schema, and the call
+/// the model makes to it comes back as the answer's content (spec/providers.md, D.1).
+pub const JSON_TOOL: &str = "json_response";
+
+/// The schema `response_format` asks for: `json_schema`'s schema, or any object for
+/// `json_object`; `None` for text.
+fn structured_schema(body: &Map<String, Value>) -> Result<Option<Value>, TranslateError> {
+    let Some(format) = body.get("response_format").filter(|f| !f.is_null()) else {
+        return Ok(None);
+    };
+    match format.get("type").and_then(Value::as_str) {
+        Some("text") => Ok(None),
+        Some("json_object") => Ok(Some(json!({"type": "object"}))),
+        Some("json_schema") => match format.pointer("/json_schema/schema") {
+            Some(schema @ Value::Object(_)) => Ok(Some(schema.clone())),
+            _ => Err(invalid(
+                "`response_format.json_schema.schema` must be a JSON Schema object",
+            )),
+        },
+        _ => Err(invalid(
+            "`response_format.type` must be \"text\", \"json_object\" or \"json_schema\"",
+        )),
+    }
+}
 
 /// Translates an OpenAI/OpenRouter Chat Completions body (spec §D.1). OpenAI parameters
 /// Anthropic has no equivalent for (see [`SUPPORTED_PARAMETERS`]) are left out.
@@ -415,7 +442,42 @@ pub fn request_from_openai(
         None => None,
     };
 
-    let (tools, tool_choice) = translate_tools(body)?;
+    let (mut tools, mut tool_choice) = translate_tools(body)?;
+    if let Some(schema) = structured_schema(body)? {
+        let description = body
+            .get("response_format")
+            .and_then(|f| f.pointer("/json_schema/description"))
+            .and_then(Value::as_str)
+            .unwrap_or("Give your answer by calling this tool: its input is the answer.");
+        let client_tools = tools.as_ref().is_some_and(|t| !t.is_empty());
+        tools.get_or_insert_with(Vec::new).push(Tool {
+            name: JSON_TOOL.to_owned(),
+            description: Some(description.to_owned()),
+            input_schema: schema,
+            cache_control: None,
+        });
+        tool_choice = match tool_choice {
+            // Extended thinking refuses a forced tool: the model is asked, not forced.
+            _ if thinking.is_some() => Some(ToolChoice::Auto {
+                disable_parallel_tool_use: None,
+            }),
+            // The client's own tools stay callable; otherwise the answer must be the JSON.
+            Some(ToolChoice::Tool {
+                name,
+                disable_parallel_tool_use,
+            }) => Some(ToolChoice::Tool {
+                name,
+                disable_parallel_tool_use,
+            }),
+            _ if client_tools => Some(ToolChoice::Any {
+                disable_parallel_tool_use: None,
+            }),
+            _ => Some(ToolChoice::Tool {
+                name: JSON_TOOL.to_owned(),
+                disable_parallel_tool_use: Some(true),
+            }),
+        };
+    }
     let stop_sequences = match body.get("stop") {
         Some(Value::String(s)) => Some(vec![s.clone()]),
         Some(Value::Array(items)) => Some(
@@ -886,7 +948,14 @@ struct OutMessage<'a> {
 }
 
 pub fn completion_from_response(r: &MessagesResponse) -> Completion {
+    structured_completion(r, false)
+}
+
+/// [`completion_from_response`] for a request whose `response_format` went up as
+/// [`JSON_TOOL`] (`structured`): the call to it is the answer's content, not a tool call.
+pub fn structured_completion(r: &MessagesResponse, structured: bool) -> Completion {
     let mut text: Option<String> = None;
+    let mut json_answer: Option<String> = None;
     let mut reasoning: Option<String> = None;
     let mut details = Vec::new();
     let mut calls = Vec::new();
@@ -910,6 +979,9 @@ pub fn completion_from_response(r: &MessagesResponse) -> Completion {
                 format: REASONING_FORMAT.to_owned(),
                 index: details.len() as u32,
             }),
+            Block::ToolUse { name, input, .. } if structured && name == JSON_TOOL => {
+                json_answer = Some(input.to_string());
+            }
             Block::ToolUse {
                 id, name, input, ..
             } => calls.push(OutToolCall {
@@ -923,21 +995,32 @@ pub fn completion_from_response(r: &MessagesResponse) -> Completion {
             _ => {}
         }
     }
+    // The JSON is the whole answer: text the model wrote around the call would make it
+    // unparseable.
+    let answered = json_answer.is_some();
     let message = OutMessage {
         role: "assistant",
-        content: text,
+        content: json_answer.or(text),
         refusal: None,
         reasoning,
         reasoning_details: details,
         tool_calls: calls,
     };
+    let finish = match r.stop_reason.as_deref() {
+        Some("tool_use") if answered && calls_empty(&message) => Some("stop"),
+        other => other.map(finish_reason),
+    };
     Completion {
         // Plain strings and `Value`s always serialize.
         message: serde_json::to_string(&message).unwrap_or_default(),
-        finish_reason: r.stop_reason.as_deref().map(finish_reason),
+        finish_reason: finish,
         native_finish_reason: r.stop_reason.clone(),
         usage: r.usage.to_openai(),
     }
+}
+
+fn calls_empty(m: &OutMessage<'_>) -> bool {
+    m.tool_calls.is_empty()
 }
 
 // ---- Anthropic stream → OpenAI chunk deltas ----
@@ -963,6 +1046,10 @@ enum BlockKind {
     Thinking {
         detail: u32,
     },
+    /// The call to [`JSON_TOOL`]: its argument fragments are the answer's content.
+    Json {
+        sent: bool,
+    },
     Other,
 }
 
@@ -977,11 +1064,21 @@ pub struct StreamState {
     usage_seen: bool,
     pub stop_reason: Option<String>,
     pub stopped: bool,
+    /// The request's `response_format` went up as [`JSON_TOOL`].
+    structured: bool,
 }
 
 impl StreamState {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// For a request whose `response_format` went up as [`JSON_TOOL`] (when `structured`).
+    pub fn structured(structured: bool) -> Self {
+        Self {
+            structured,
+            ..Self::default()
+        }
     }
 
     /// The usage reported so far (final after `message_delta`), in OpenAI terms.
@@ -1013,6 +1110,7 @@ impl StreamState {
             } => self.block_start(index, content_block),
             StreamEvent::ContentBlockDelta { index, delta: d } => self.block_delta(index, d),
             StreamEvent::ContentBlockStop { index } => match self.kind(index) {
+                Some(BlockKind::Json { sent: false }) => delta(json!({"content": "{}"}), true, 2),
                 // No argument fragment at all means no arguments: say `{}` so clients that
                 // parse the joined string get an object.
                 Some(BlockKind::ToolUse {
@@ -1035,7 +1133,15 @@ impl StreamState {
                 }
                 match d.stop_reason {
                     Some(reason) => {
-                        let finish = finish_reason(&reason);
+                        let answered = self
+                            .blocks
+                            .iter()
+                            .any(|(_, k)| matches!(k, BlockKind::Json { .. }));
+                        let finish = if reason == "tool_use" && answered && self.tool_calls == 0 {
+                            "stop"
+                        } else {
+                            finish_reason(&reason)
+                        };
                         self.stop_reason = Some(reason.clone());
                         StreamStep::Delta(ChunkDelta {
                             delta: "{}".to_owned(),
@@ -1067,6 +1173,9 @@ impl StreamState {
                     delta(json!({"content": text}), true, chars)
                 };
                 (BlockKind::Text, step)
+            }
+            Block::ToolUse { name, .. } if self.structured && name == JSON_TOOL => {
+                (BlockKind::Json { sent: false }, StreamStep::Nothing)
             }
             Block::ToolUse { id, name, .. } => {
                 let ordinal = self.tool_calls;
@@ -1139,6 +1248,15 @@ impl StreamState {
                     true,
                     chars,
                 )
+            }
+            (BlockDelta::InputJsonDelta { partial_json }, Some(BlockKind::Json { .. }))
+                if !partial_json.is_empty() =>
+            {
+                if let Some(BlockKind::Json { sent }) = self.kind(index) {
+                    *sent = true;
+                }
+                let chars = partial_json.chars().count();
+                delta(json!({"content": partial_json}), true, chars)
             }
             (BlockDelta::ThinkingDelta { thinking }, Some(BlockKind::Thinking { detail }))
                 if !thinking.is_empty() =>

@@ -23,6 +23,12 @@ use crate::egress::ResponseIdentity;
 use crate::ingress::parse::ChatInput;
 use crate::routing::catalog::Target;
 
+/// Whether the request's `response_format` went up as the JSON tool (translated requests
+/// only: a `/messages` client speaks Anthropic itself).
+fn structured(input: &ChatInput) -> bool {
+    input.native.is_none() && input.params_used.has_member("response_format")
+}
+
 /// Whether this endpoint gets the client's own Messages body (and answers it unchanged).
 pub fn passes_through(target: &Target, input: &ChatInput) -> bool {
     target.endpoint.provider.kind == turnout_config::ProviderKind::Anthropic
@@ -96,7 +102,7 @@ pub fn render_completion(
     if input.native.is_some() {
         return passed_through(body, &up, target, input, bad);
     }
-    let done = wire::completion_from_response(&up);
+    let done = wire::structured_completion(&up, structured(input));
     let reported = up.usage.input_tokens.is_some() || up.usage.output_tokens.is_some();
     super::translating::completion(done, reported, target, input, ident)
 }
@@ -145,7 +151,7 @@ pub struct AnthropicStream {
 impl AnthropicStream {
     pub fn for_input(input: &ChatInput) -> Self {
         Self {
-            state: StreamState::default(),
+            state: StreamState::structured(structured(input)),
             passthrough: input.native.is_some(),
         }
     }

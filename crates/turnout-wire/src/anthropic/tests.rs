@@ -579,3 +579,97 @@ fn the_declared_parameters_are_exactly_the_translated_ones() {
         translate(Value::Object(body.clone())).to_string()
     });
 }
+
+fn person_format() -> Value {
+    json!({"type": "json_schema", "json_schema": {"name": "person", "strict": true,
+        "schema": {"type": "object", "properties": {"name": {"type": "string"}},
+                   "required": ["name"], "additionalProperties": false}}})
+}
+
+#[test]
+fn structured_output_goes_up_as_a_forced_tool() {
+    let req = translate(json!({"messages": [{"role": "user", "content": "who?"}],
+        "response_format": person_format()}));
+    assert_eq!(req["tools"][0]["name"], JSON_TOOL);
+    assert_eq!(
+        req["tools"][0]["input_schema"]["properties"]["name"]["type"],
+        "string"
+    );
+    assert_eq!(
+        req["tool_choice"],
+        json!({"type": "tool", "name": JSON_TOOL, "disable_parallel_tool_use": true})
+    );
+    // JSON mode: any object.
+    let req = translate(json!({"messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_object"}}));
+    assert_eq!(req["tools"][0]["input_schema"], json!({"type": "object"}));
+    // The client's own tools stay callable; thinking cannot be combined with a forced tool.
+    let req = translate(json!({"messages": [{"role": "user", "content": "x"}],
+        "response_format": person_format(),
+        "tools": [{"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}]}));
+    assert_eq!(req["tools"].as_array().map(Vec::len), Some(2));
+    assert_eq!(req["tool_choice"]["type"], "any");
+    let req = translate(json!({"messages": [{"role": "user", "content": "x"}],
+        "response_format": person_format(), "reasoning": {"max_tokens": 2000}}));
+    assert_eq!(req["tool_choice"]["type"], "auto");
+    // Text is no format at all; a schema that is not one is the client's error.
+    let req = translate(json!({"messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "text"}}));
+    assert!(req.get("tools").is_none());
+    let err = translate_err(json!({"messages": [{"role": "user", "content": "x"}],
+        "response_format": {"type": "json_schema", "json_schema": {"name": "x"}}}));
+    assert!(err.contains("json_schema.schema"), "{err}");
+}
+
+#[test]
+fn the_forced_tools_call_comes_back_as_the_answer() {
+    let up: MessagesResponse = serde_json::from_value(json!({
+        "id": "msg_1", "type": "message", "role": "assistant", "model": "claude",
+        "content": [{"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL, "input": {"name": "Ada"}}],
+        "stop_reason": "tool_use",
+        "usage": {"input_tokens": 10, "output_tokens": 5}
+    }))
+    .expect("response");
+    let done = structured_completion(&up, true);
+    let message: Value = serde_json::from_str(&done.message).expect("message");
+    let content: Value =
+        serde_json::from_str(message["content"].as_str().expect("content")).expect("JSON");
+    assert_eq!(content, json!({"name": "Ada"}));
+    assert!(message.get("tool_calls").is_none());
+    assert_eq!(done.finish_reason, Some("stop"));
+    assert_eq!(done.native_finish_reason.as_deref(), Some("tool_use"));
+    // Without structured output asked for, a tool of that name is just a tool.
+    let plain = completion_from_response(&up);
+    assert_eq!(plain.finish_reason, Some("tool_calls"));
+}
+
+#[test]
+fn a_streamed_forced_tool_call_streams_the_answer() {
+    let events = [
+        json!({"type": "message_start", "message": {"id": "msg_1", "type": "message", "role": "assistant",
+            "model": "claude", "content": [], "usage": {"input_tokens": 10, "output_tokens": 1}}}),
+        json!({"type": "content_block_start", "index": 0, "content_block":
+            {"type": "tool_use", "id": "toolu_1", "name": JSON_TOOL, "input": {}}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "{\"name\": "}}),
+        json!({"type": "content_block_delta", "index": 0, "delta": {"type": "input_json_delta", "partial_json": "\"Ada\"}"}}),
+        json!({"type": "content_block_stop", "index": 0}),
+        json!({"type": "message_delta", "delta": {"stop_reason": "tool_use"}, "usage": {"output_tokens": 5}}),
+        json!({"type": "message_stop"}),
+    ];
+    let mut state = StreamState::structured(true);
+    let mut content = String::new();
+    let mut finish = None;
+    for e in events {
+        if let Ok(StreamStep::Delta(d)) = state.on_event(&e.to_string()) {
+            let v: Value = serde_json::from_str(&d.delta).expect("delta");
+            assert!(v.get("tool_calls").is_none(), "{v}");
+            if let Some(c) = v["content"].as_str() {
+                content.push_str(c);
+            }
+            finish = d.finish_reason.or(finish);
+        }
+    }
+    let answer: Value = serde_json::from_str(&content).expect("the joined content is JSON");
+    assert_eq!(answer, json!({"name": "Ada"}));
+    assert_eq!(finish, Some("stop"));
+}
