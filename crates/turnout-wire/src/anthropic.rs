@@ -358,7 +358,7 @@ pub struct MessageDeltaBody {
 // ---- OpenAI request → Anthropic ----
 
 pub use crate::translate::TranslateError;
-use crate::translate::{assistant_tool_calls, invalid};
+use crate::translate::{ToolChoiceIn, assistant_tool_calls, function_tools, invalid, tool_choice};
 
 /// What the translation needs besides the request body.
 #[derive(Debug, Clone, Copy)]
@@ -557,73 +557,34 @@ fn thinking_budget(body: &Map<String, Value>, max_tokens: u64) -> Option<u64> {
 fn translate_tools(
     body: &Map<String, Value>,
 ) -> Result<(Option<Vec<Tool>>, Option<ToolChoice>), TranslateError> {
-    let tools = match body.get("tools") {
-        Some(Value::Array(list)) if !list.is_empty() => {
-            let mut out = Vec::with_capacity(list.len());
-            for (i, t) in list.iter().enumerate() {
-                if t.get("type").and_then(Value::as_str) != Some("function") {
-                    return Err(invalid(format!(
-                        "`tools[{i}]`: only function tools can be sent to Anthropic"
-                    )));
-                }
-                let f = t
-                    .get("function")
-                    .ok_or_else(|| invalid(format!("`tools[{i}].function` is required")))?;
-                let name = f
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| invalid(format!("`tools[{i}].function.name` is required")))?;
-                let input_schema = match f.get("parameters") {
-                    Some(p @ Value::Object(_)) => p.clone(),
-                    _ => json!({"type": "object", "properties": {}}),
-                };
-                out.push(Tool {
-                    name: name.to_owned(),
-                    description: f
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    input_schema,
-                    cache_control: t
-                        .get("cache_control")
-                        .or_else(|| f.get("cache_control"))
-                        .cloned(),
-                });
-            }
-            Some(out)
-        }
-        _ => None,
-    };
+    let tools = function_tools(body, "Anthropic")?.map(|list| {
+        list.into_iter()
+            .map(|f| Tool {
+                name: f.name.to_owned(),
+                description: f.description.map(str::to_owned),
+                input_schema: f
+                    .parameters
+                    .cloned()
+                    .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+                cache_control: f.cache_control.cloned(),
+            })
+            .collect::<Vec<_>>()
+    });
     let no_parallel =
         (body.get("parallel_tool_calls").and_then(Value::as_bool) == Some(false)).then_some(true);
-    let choice = match body.get("tool_choice") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Some(ToolChoice::Auto {
-                disable_parallel_tool_use: no_parallel,
-            }),
-            "required" | "any" => Some(ToolChoice::Any {
-                disable_parallel_tool_use: no_parallel,
-            }),
-            "none" => Some(ToolChoice::None),
-            other => {
-                return Err(invalid(format!(
-                    "`tool_choice` must be \"auto\", \"none\", \"required\" or a function, got \"{other}\""
-                )));
-            }
+    let choice = tool_choice(body)?.map(|c| match c {
+        ToolChoiceIn::Auto => ToolChoice::Auto {
+            disable_parallel_tool_use: no_parallel,
         },
-        Some(v) => {
-            let name = v
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("`tool_choice.function.name` is required"))?;
-            Some(ToolChoice::Tool {
-                name: name.to_owned(),
-                disable_parallel_tool_use: no_parallel,
-            })
-        }
-    };
+        ToolChoiceIn::Required => ToolChoice::Any {
+            disable_parallel_tool_use: no_parallel,
+        },
+        ToolChoiceIn::None => ToolChoice::None,
+        ToolChoiceIn::Named(name) => ToolChoice::Tool {
+            name: name.to_owned(),
+            disable_parallel_tool_use: no_parallel,
+        },
+    });
     // `parallel_tool_calls: false` needs a tool_choice object to live on.
     let choice = match choice {
         None if no_parallel.is_some() && tools.is_some() => Some(ToolChoice::Auto {

@@ -471,7 +471,7 @@ fn parse_duration(v: &Value) -> Option<Duration> {
 // ---- OpenAI request → Gemini ----
 
 pub use crate::translate::TranslateError;
-use crate::translate::{assistant_tool_calls, invalid};
+use crate::translate::{ToolChoiceIn, assistant_tool_calls, function_tools, invalid, tool_choice};
 
 /// A translated request, and what had to be left out of it.
 #[derive(Debug, Clone, PartialEq)]
@@ -625,64 +625,30 @@ fn thinking_config(body: &Map<String, Value>) -> Option<ThinkingConfig> {
 fn translate_tools(
     body: &Map<String, Value>,
 ) -> Result<(Option<Vec<Tool>>, Option<ToolConfig>), TranslateError> {
-    let tools = match body.get("tools") {
-        Some(Value::Array(list)) if !list.is_empty() => {
-            let mut declarations = Vec::with_capacity(list.len());
-            for (i, t) in list.iter().enumerate() {
-                if t.get("type").and_then(Value::as_str) != Some("function") {
-                    return Err(invalid(format!(
-                        "`tools[{i}]`: only function tools can be sent to Gemini"
-                    )));
-                }
-                let f = t
-                    .get("function")
-                    .ok_or_else(|| invalid(format!("`tools[{i}].function` is required")))?;
-                let name = f
-                    .get("name")
-                    .and_then(Value::as_str)
-                    .ok_or_else(|| invalid(format!("`tools[{i}].function.name` is required")))?;
-                declarations.push(FunctionDeclaration {
-                    name: name.to_owned(),
-                    description: f
-                        .get("description")
-                        .and_then(Value::as_str)
-                        .map(str::to_owned),
-                    parameters_json_schema: f.get("parameters").filter(|p| p.is_object()).cloned(),
-                });
-            }
-            Some(vec![Tool {
-                function_declarations: declarations,
-            }])
-        }
-        _ => None,
-    };
+    let tools = function_tools(body, "Gemini")?.map(|list| {
+        vec![Tool {
+            function_declarations: list
+                .into_iter()
+                .map(|f| FunctionDeclaration {
+                    name: f.name.to_owned(),
+                    description: f.description.map(str::to_owned),
+                    parameters_json_schema: f.parameters.cloned(),
+                })
+                .collect(),
+        }]
+    });
     let config = |mode: &str, names: Option<Vec<String>>| ToolConfig {
         function_calling_config: FunctionCallingConfig {
             mode: mode.to_owned(),
             allowed_function_names: names,
         },
     };
-    let choice = match body.get("tool_choice") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => Some(config("AUTO", None)),
-            "none" => Some(config("NONE", None)),
-            "required" | "any" => Some(config("ANY", None)),
-            other => {
-                return Err(invalid(format!(
-                    "`tool_choice` must be \"auto\", \"none\", \"required\" or a function, got \"{other}\""
-                )));
-            }
-        },
-        Some(v) => {
-            let name = v
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("`tool_choice.function.name` is required"))?;
-            Some(config("ANY", Some(vec![name.to_owned()])))
-        }
-    };
+    let choice = tool_choice(body)?.map(|c| match c {
+        ToolChoiceIn::Auto => config("AUTO", None),
+        ToolChoiceIn::None => config("NONE", None),
+        ToolChoiceIn::Required => config("ANY", None),
+        ToolChoiceIn::Named(name) => config("ANY", Some(vec![name.to_owned()])),
+    });
     // A toolConfig without tools means nothing to Gemini.
     let choice = choice.filter(|_| tools.is_some());
     Ok((tools, choice))

@@ -1,7 +1,7 @@
 //! What the translating adapters (Anthropic, Gemini) hand back in OpenAI terms: a rendered
 //! non-streaming answer, and one step of a stream.
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::chat::Usage;
 
@@ -14,6 +14,85 @@ pub enum TranslateError {
 
 pub(crate) fn invalid(msg: impl Into<String>) -> TranslateError {
     TranslateError::Invalid(msg.into())
+}
+
+/// One function tool of the request's `tools`, checked.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FunctionToolIn<'a> {
+    pub name: &'a str,
+    pub description: Option<&'a str>,
+    /// The JSON Schema of its arguments, when it is an object.
+    pub parameters: Option<&'a Value>,
+    /// Anthropic's prompt-caching mark, on the tool or on its function.
+    pub cache_control: Option<&'a Value>,
+}
+
+/// The request's function tools (`None` when it offers none); any other kind of tool is a
+/// 400 naming `provider`, which has no equivalent.
+pub fn function_tools<'a>(
+    body: &'a Map<String, Value>,
+    provider: &str,
+) -> Result<Option<Vec<FunctionToolIn<'a>>>, TranslateError> {
+    let Some(Value::Array(list)) = body.get("tools") else {
+        return Ok(None);
+    };
+    if list.is_empty() {
+        return Ok(None);
+    }
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| {
+            if t.get("type").and_then(Value::as_str) != Some("function") {
+                return Err(invalid(format!(
+                    "`tools[{i}]`: only function tools can be sent to {provider}"
+                )));
+            }
+            let f = t
+                .get("function")
+                .ok_or_else(|| invalid(format!("`tools[{i}].function` is required")))?;
+            let name = f
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| invalid(format!("`tools[{i}].function.name` is required")))?;
+            Ok(FunctionToolIn {
+                name,
+                description: f.get("description").and_then(Value::as_str),
+                parameters: f.get("parameters").filter(|p| p.is_object()),
+                cache_control: t.get("cache_control").or_else(|| f.get("cache_control")),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// The request's `tool_choice`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ToolChoiceIn<'a> {
+    Auto,
+    None,
+    /// `required` (or Anthropic's word, `any`): some tool must be called.
+    Required,
+    Named(&'a str),
+}
+
+pub fn tool_choice(body: &Map<String, Value>) -> Result<Option<ToolChoiceIn<'_>>, TranslateError> {
+    match body.get("tool_choice") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => match s.as_str() {
+            "auto" => Ok(Some(ToolChoiceIn::Auto)),
+            "none" => Ok(Some(ToolChoiceIn::None)),
+            "required" | "any" => Ok(Some(ToolChoiceIn::Required)),
+            other => Err(invalid(format!(
+                "`tool_choice` must be \"auto\", \"none\", \"required\" or a function, got \"{other}\""
+            ))),
+        },
+        Some(v) => v
+            .get("function")
+            .and_then(|f| f.get("name"))
+            .and_then(Value::as_str)
+            .map(|name| Some(ToolChoiceIn::Named(name)))
+            .ok_or_else(|| invalid("`tool_choice.function.name` is required")),
+    }
 }
 
 /// One `tool_calls[]` entry of an assistant message, checked: an id, a function name and
