@@ -109,6 +109,12 @@ impl AppState {
                 health,
             ));
             rt.spawn(crate::status::probe::run(Arc::downgrade(&inner)));
+            let restoring = Self {
+                inner: inner.clone(),
+            };
+            rt.spawn(async move {
+                crate::web::status_admin::restore_maintenances(&restoring).await;
+            });
             rt.spawn(crate::status::alerts::credit::run(
                 inner.credit_watch.clone(),
                 Arc::downgrade(&inner.status),

@@ -390,3 +390,78 @@ async fn windows_need_a_management_key_and_a_valid_body() {
         assert!(message.contains(says), "{body}: {message}");
     }
 }
+
+#[tokio::test]
+async fn windows_made_through_the_api_survive_a_restart_and_deleted_ones_stay_gone() {
+    let (a, b) = (mock(fast()).await, mock(fast()).await);
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("maint.db").display());
+    let toml = format!(
+        "{OPEN}{NO_BREAKER}{}{}{}",
+        provider("a", "Alpha", &a.base_url(), ""),
+        provider("b", "Beta", &b.base_url(), ""),
+        model("acme/chat", &[("a", "m"), ("b", "m")]),
+    );
+    let gw = Gateway::start_with_db(&toml, &db).await;
+    let key = management_key(&gw).await;
+    let mut ids = Vec::new();
+    for (name, body) in [
+        (
+            "now",
+            json!({"name": "Alpha upgrade", "start": at(-60_000), "end": at(HOUR), "providers": ["a"]}),
+        ),
+        (
+            "weekly",
+            json!({"name": "Weekly restart", "every": in_three_days_at_two(), "duration": "1h", "models": ["acme/chat"]}),
+        ),
+    ] {
+        let (status, created) = admin(
+            &gw,
+            Method::POST,
+            "/admin/status/maintenances",
+            &key,
+            Some(body),
+        )
+        .await;
+        assert_eq!(status, 201, "{name}: {created}");
+        ids.push(created["data"]["id"].as_str().unwrap().to_owned());
+    }
+    let (status, _) = admin(
+        &gw,
+        Method::DELETE,
+        &format!("/admin/status/maintenances/{}", ids[1]),
+        &key,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    gw.shutdown().await;
+
+    let gw = Gateway::start_with_db(&toml, &db).await;
+    let mut listed = Vec::new();
+    for _ in 0..100 {
+        let (code, list) = admin(&gw, Method::GET, "/admin/status/maintenances", &key, None).await;
+        assert_eq!(code, 200);
+        listed = list["data"].as_array().unwrap().clone();
+        if !listed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let names: Vec<&str> = listed.iter().filter_map(|m| m["name"].as_str()).collect();
+    assert_eq!(names, ["Alpha upgrade"], "the deleted window stays gone");
+    assert_eq!(
+        listed[0]["id"],
+        ids[0].as_str(),
+        "same id after the restart"
+    );
+    assert_eq!(listed[0]["origin"], "api");
+    gw.state
+        .status()
+        .evaluate(gw.state.health(), gw.state.probes());
+    let active = get(&gw, "/status/api/v2/scheduled-maintenances/active.json").await;
+    assert_eq!(
+        active["scheduled_maintenances"][0]["name"], "Alpha upgrade",
+        "{active}"
+    );
+}

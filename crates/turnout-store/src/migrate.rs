@@ -32,6 +32,11 @@ const SQLITE: Embedded = &[
         "dashboard sessions",
         include_str!("../migrations/sqlite/0004_dashboard_sessions.sql"),
     ),
+    (
+        5,
+        "status maintenances",
+        include_str!("../migrations/sqlite/0005_status_maintenances.sql"),
+    ),
 ];
 
 const POSTGRES: Embedded = &[
@@ -54,6 +59,11 @@ const POSTGRES: Embedded = &[
         4,
         "dashboard sessions",
         include_str!("../migrations/postgres/0004_dashboard_sessions.sql"),
+    ),
+    (
+        5,
+        "status maintenances",
+        include_str!("../migrations/postgres/0005_status_maintenances.sql"),
     ),
 ];
 

@@ -189,6 +189,51 @@ impl Store {
             .collect()
     }
 
+    /// Keeps an admin-API maintenance window (`doc`: the request that made it).
+    pub async fn save_maintenance(
+        &self,
+        id: &str,
+        created_at_ms: i64,
+        doc: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO status_maintenances (id, created_at_ms, doc) VALUES ($1, $2, $3) \
+             ON CONFLICT (id) DO UPDATE SET doc = excluded.doc",
+        )
+        .bind(id)
+        .bind(created_at_ms)
+        .bind(doc)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn delete_maintenance(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM status_maintenances WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Every kept window: (id, created at, doc), oldest first.
+    pub async fn maintenances(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, created_at_ms, doc FROM status_maintenances ORDER BY created_at_ms, id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("created_at_ms")?,
+                    r.try_get("doc")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Drops history older than `before_ms` (transitions keep each component's last one, so
     /// the status a component entered the kept window with is still known).
     pub async fn prune_status_history(&self, before_ms: i64) -> Result<(), StoreError> {

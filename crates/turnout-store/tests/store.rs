@@ -331,6 +331,21 @@ async fn status_history_round_trips_and_prunes() {
         );
         let kept = store.recent_incidents(10).await.unwrap();
         assert_eq!(kept.len(), 1, "resolved before the cut-off: pruned");
+
+        store
+            .save_maintenance("m1", 5, "{\"name\":\"a\"}")
+            .await
+            .unwrap();
+        store
+            .save_maintenance("m2", 6, "{\"name\":\"b\"}")
+            .await
+            .unwrap();
+        store.delete_maintenance("m1").await.unwrap();
+        let windows = store.maintenances().await.unwrap();
+        assert_eq!(
+            windows,
+            [("m2".to_owned(), 6, "{\"name\":\"b\"}".to_owned())]
+        );
     }
 }
 

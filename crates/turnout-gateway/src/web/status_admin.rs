@@ -199,19 +199,18 @@ fn schedule_of(b: &NewMaintenance, now: u64) -> Result<Schedule, ApiError> {
     }
 }
 
-/// `POST /admin/status/maintenances`: a one-off (`start`, `end`) or recurring (`every`,
-/// `duration`) window over `providers`, `models` and/or `components` (none: the whole page).
-pub async fn create_maintenance(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Result<Response, ApiError> {
-    management(&state, &headers).await?;
-    let b: NewMaintenance = parse(&body)?;
+/// A window from its request: the schedule checked against `now`, providers and models
+/// against the running catalog.
+fn maintenance_from(
+    state: &AppState,
+    b: NewMaintenance,
+    id: String,
+    created_at_ms: u64,
+    now: u64,
+) -> Result<Maintenance, ApiError> {
     if b.name.trim().is_empty() {
         return Err(ApiError::invalid("name: must not be empty"));
     }
-    let now = now_ms();
     let schedule = schedule_of(&b, now)?;
     let runtime = state.runtime();
     for slug in &b.providers {
@@ -221,13 +220,15 @@ pub async fn create_maintenance(
             )));
         }
     }
-    for id in &b.models {
-        if !runtime.catalog.models().any(|m| &m.id == id) {
-            return Err(ApiError::invalid(format!("models: unknown model `{id}`")));
+    for model in &b.models {
+        if !runtime.catalog.models().any(|m| &m.id == model) {
+            return Err(ApiError::invalid(format!(
+                "models: unknown model `{model}`"
+            )));
         }
     }
-    let m = Maintenance {
-        id: component_id(&format!("api|{}", new_id())),
+    Ok(Maintenance {
+        id,
         name: b.name.trim().to_owned(),
         body: b
             .body
@@ -240,13 +241,34 @@ pub async fn create_maintenance(
             components: b.components,
         },
         origin: Origin::Api,
-        created_at_ms: now,
-    };
+        created_at_ms,
+    })
+}
+
+/// `POST /admin/status/maintenances`: a one-off (`start`, `end`) or recurring (`every`,
+/// `duration`) window over `providers`, `models` and/or `components` (none: the whole page).
+/// Kept in the database, so it outlives a restart.
+pub async fn create_maintenance(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    management(&state, &headers).await?;
+    let b: NewMaintenance = parse(&body)?;
+    let now = now_ms();
+    let id = component_id(&format!("api|{}", new_id()));
+    let m = maintenance_from(&state, b, id, now, now)?;
     let board = state.status();
     board.add_maintenance(m.clone()).map_err(|e| match e {
         MaintenanceError::Invalid(why) => ApiError::invalid(format!("components: {why}")),
         other => other.into(),
     })?;
+    let doc = String::from_utf8_lossy(&body);
+    state
+        .accounts()
+        .store()
+        .save_maintenance(&m.id, i64::try_from(now).unwrap_or(i64::MAX), &doc)
+        .await?;
     // Show it at once rather than at the next evaluation.
     board.evaluate(state.health(), state.probes());
     let json = maintenance_json(&m, &board.maintenance_views());
@@ -262,8 +284,43 @@ pub async fn delete_maintenance(
     management(&state, &headers).await?;
     let board = state.status();
     let removed = board.remove_maintenance(&id)?;
+    state.accounts().store().delete_maintenance(&id).await?;
     board.evaluate(state.health(), state.probes());
     Ok(Json(json!({"data": {"id": removed.id, "deleted": true}})))
+}
+
+/// Puts back the windows earlier runs made through the admin API; one that is over, or names
+/// a provider or model the configuration no longer has, is dropped.
+pub async fn restore_maintenances(state: &AppState) {
+    let store = state.accounts().store();
+    let kept = match store.maintenances().await {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::warn!(error = %e, "maintenance windows not read");
+            return;
+        }
+    };
+    let now = now_ms();
+    for (id, created_at_ms, doc) in kept {
+        let restored = serde_json::from_str::<NewMaintenance>(&doc)
+            .map_err(|e| ApiError::invalid(e.to_string()))
+            .and_then(|b| {
+                maintenance_from(
+                    state,
+                    b,
+                    id.clone(),
+                    u64::try_from(created_at_ms).unwrap_or(0),
+                    now,
+                )
+            });
+        match restored {
+            Ok(m) => state.status().restore_maintenance(m),
+            Err(e) => {
+                tracing::info!(maintenance = %id, reason = %e, "maintenance window dropped");
+                let _ = store.delete_maintenance(&id).await;
+            }
+        }
+    }
 }
 
 fn incident_json(c: &IncidentControl) -> Value {

@@ -225,6 +225,19 @@ impl StatusBoard {
         Ok(())
     }
 
+    /// Puts back a window an earlier run made through the admin API, without announcing it
+    /// again (its phase is picked up silently at the next evaluation).
+    pub fn restore_maintenance(&self, m: Maintenance) {
+        let now = now_ms();
+        let mut state = self.lock();
+        if state.maintenance.iter().any(|w| w.id == m.id) {
+            return;
+        }
+        state.maintenance.push(m);
+        drop(state);
+        self.publish(now);
+    }
+
     /// Removes an admin-API window (the config file's stay until the file changes). Its
     /// components return to their computed status at the next evaluation.
     pub fn remove_maintenance(&self, id: &str) -> Result<Maintenance, MaintenanceError> {
