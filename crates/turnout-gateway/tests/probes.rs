@@ -208,21 +208,30 @@ async fn each_providers_credentials_and_reachability_are_checked() {
     let gone = turnout_mock::RefusingPort::new().unwrap();
     let gw = Gateway::start_probing(
         &format!(
-            "{OPEN}{}{}{}",
+            "{OPEN}{}{}{}{}",
             provider("good", "Good", &good.base_url(), ""),
             provider("gone", "Gone", &gone.base_url(), ""),
-            model("x/chat", &[("good", "m"), ("gone", "m")])
+            format!(
+                "[[providers]]\nslug = \"gm\"\nkind = \"gemini\"\nbase_url = \"{}\"\napi_key = \"k\"\n",
+                good.gemini_base_url()
+            ),
+            model("x/chat", &[("good", "m"), ("gone", "m"), ("gm", "m")])
         ),
         quick(),
     )
     .await;
     let probes = gw.state.probes().clone();
-    eventually("both providers checked", || {
-        probes.provider("good").is_some() && probes.provider("gone").is_some()
+    eventually("every provider checked", || {
+        ["good", "gone", "gm"]
+            .iter()
+            .all(|p| probes.provider(p).is_some())
     })
     .await;
     let ok = probes.provider("good").unwrap();
     assert!(ok.ok && ok.http_status == Some(200), "{ok:?}");
+    // Gemini lists its models at `{base}/models` too, with its key header.
+    let gm = gw.state.probes().provider("gm").unwrap();
+    assert!(gm.ok, "{gm:?}");
     let down = probes.provider("gone").unwrap();
     assert!(!down.ok, "{down:?}");
     assert!(

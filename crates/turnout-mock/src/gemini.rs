@@ -640,3 +640,18 @@ impl Answer {
         }
     }
 }
+
+/// `GET /v1beta/models`: Gemini's model list, as a provider check reads it.
+pub async fn list_models(State(state): State<MockState>) -> Response {
+    let models: Vec<Value> = crate::handlers::model_ids(&state)
+        .iter()
+        .map(|id| {
+            json!({"name": format!("models/{id}"), "displayName": id,
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent"]})
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        Bytes::from(json!({ "models": models }).to_string()),
+    )
+}

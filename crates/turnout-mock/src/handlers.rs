@@ -52,6 +52,7 @@ pub fn router(state: MockState) -> Router {
         .route("/api/v1/models", get(models))
         .route("/v1/messages", post(crate::anthropic::messages))
         .route("/messages", post(crate::anthropic::messages))
+        .route("/v1beta/models", get(crate::gemini::list_models))
         .route("/v1beta/models/{action}", post(crate::gemini::generate))
         .route("/v1/models/{action}", post(crate::gemini::generate))
         .route("/v1/models", get(models))
@@ -553,21 +554,26 @@ pub(crate) fn sse_response(body: Body) -> Response {
     response
 }
 
-async fn models(State(state): State<MockState>) -> Response {
+/// The models the mock lists: its built-in ids, then the configured ones, once each.
+pub(crate) fn model_ids(state: &MockState) -> Vec<String> {
     let prepared = state.inner.config.load_full();
-    let created = now_secs();
-    let mut seen: Vec<&str> =
+    let mut seen: Vec<String> =
         Vec::with_capacity(BUILTIN_MODELS.len() + prepared.config.models.len());
     for id in BUILTIN_MODELS
         .iter()
         .copied()
         .chain(prepared.config.models.iter().map(String::as_str))
     {
-        if !seen.contains(&id) {
-            seen.push(id);
+        if !seen.iter().any(|s| s == id) {
+            seen.push(id.to_owned());
         }
     }
-    let data: Vec<serde_json::Value> = seen
+    seen
+}
+
+async fn models(State(state): State<MockState>) -> Response {
+    let created = now_secs();
+    let data: Vec<serde_json::Value> = model_ids(&state)
         .iter()
         .map(|id| json!({"id": id, "object": "model", "created": created, "owned_by": "mock"}))
         .collect();
