@@ -206,15 +206,16 @@ async fn live_traffic_makes_probes_unnecessary() {
 async fn each_providers_credentials_and_reachability_are_checked() {
     let good = mock(fast()).await;
     let gone = turnout_mock::RefusingPort::new().unwrap();
+    let gemini = format!(
+        "[[providers]]\nslug = \"gm\"\nkind = \"gemini\"\nbase_url = \"{}\"\napi_key = \"k\"\n",
+        good.gemini_base_url()
+    );
     let gw = Gateway::start_probing(
         &format!(
             "{OPEN}{}{}{}{}",
             provider("good", "Good", &good.base_url(), ""),
             provider("gone", "Gone", &gone.base_url(), ""),
-            format!(
-                "[[providers]]\nslug = \"gm\"\nkind = \"gemini\"\nbase_url = \"{}\"\napi_key = \"k\"\n",
-                good.gemini_base_url()
-            ),
+            gemini,
             model("x/chat", &[("good", "m"), ("gone", "m"), ("gm", "m")])
         ),
         quick(),
