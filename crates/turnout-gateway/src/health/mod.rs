@@ -336,8 +336,7 @@ impl Health {
 
     /// Ok attempts and hard errors of the endpoint in the current minute.
     pub fn this_minute(&self, key: &str) -> Counts {
-        let minute = minutes::now_minute();
-        self.peek(key, |h| h.minutes.window(minute, 1))
+        self.minute_counts(key, minutes::now_minute(), 1)
             .unwrap_or_default()
     }
 

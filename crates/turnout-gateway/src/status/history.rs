@@ -308,13 +308,12 @@ impl History {
             board.return_unsaved(transitions, &incidents);
         }
         // Every leaf's day is marked covered, with whatever live traffic it saw.
-        let mut by_component: HashMap<String, DayCounts> = board
-            .leaves()
-            .into_iter()
-            .map(|(_, id)| (id, DayCounts::default()))
+        let leaf_of: HashMap<Arc<str>, String> = board.leaves().into_iter().collect();
+        let mut by_component: HashMap<String, DayCounts> = leaf_of
+            .values()
+            .map(|id| (id.clone(), DayCounts::default()))
             .collect();
         if let Some(health) = health {
-            let leaf_of: HashMap<Arc<str>, String> = board.leaves().into_iter().collect();
             for (key, c) in health.take_unsaved() {
                 if let Some(id) = leaf_of.get(&key)
                     && let Some(d) = by_component.get_mut(id)
