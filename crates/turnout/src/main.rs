@@ -3,6 +3,7 @@
 mod admin;
 mod check;
 mod demo;
+mod logwriter;
 mod statuspage;
 
 use std::net::SocketAddr;
@@ -102,8 +103,8 @@ enum ConfigCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Flushes buffered log lines when main returns.
-    let _log_guard = init_logging(cli.log_format);
+    // Writes the pending log lines when dropped.
+    let log_guard = init_logging(cli.log_format);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -136,6 +137,8 @@ fn main() -> ExitCode {
         }
         .map(|()| ExitCode::SUCCESS)
     });
+    // The log before the final error line.
+    drop(log_guard);
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -145,9 +148,6 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr through a background writer: a write syscall per request line on the
-/// request path costs more than the formatting. Under overload, lines are dropped rather
-/// than requests slowed.
 /// RFC 3339 UTC timestamps with microseconds, as tracing-subscriber writes them, but with the
 /// date and time formatted once per second per thread: the per-line calendar math was ~2% of
 /// a proxied request's instructions.
@@ -184,31 +184,28 @@ impl tracing_subscriber::fmt::time::FormatTime for CachedTime {
     }
 }
 
-/// Log lines queued for the writer thread at most (about 3 MB of typical lines).
-const LOG_QUEUE_LINES: usize = 8_192;
-
-fn init_logging(format: LogFormat) -> tracing_appender::non_blocking::WorkerGuard {
+fn init_logging(format: LogFormat) -> Option<logwriter::Guard> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    // The writer thread drains every queued line, then flushes: buffering stderr turns a
-    // syscall per line into one per batch, so it keeps up under load instead of letting the
-    // queue (and memory: up to 128k lines by default) grow. Past the bound, lines are dropped
-    // rather than slowing requests.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(true)
-        .buffered_lines_limit(LOG_QUEUE_LINES)
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_timer(CachedTime)
-        .with_writer(writer);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+        .with_timer(CachedTime);
+    match logwriter::start(std::io::stderr()) {
+        Ok((writer, guard)) => {
+            match format {
+                LogFormat::Text => builder.with_writer(writer).init(),
+                LogFormat::Json => builder.json().with_writer(writer).init(),
+            }
+            Some(guard)
+        }
+        // No thread for the batching sink: write each line to stderr directly.
+        Err(_) => {
+            match format {
+                LogFormat::Text => builder.with_writer(std::io::stderr).init(),
+                LogFormat::Json => builder.json().with_writer(std::io::stderr).init(),
+            }
+            None
+        }
     }
-    guard
 }
 
 fn config_check(file: &Path) -> anyhow::Result<ExitCode> {
