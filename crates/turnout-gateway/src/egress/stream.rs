@@ -179,10 +179,9 @@ impl StreamState {
                                 )
                             });
                             let usage = record_usage(&mut self.record, bound);
-                            let t = &bound.translator;
-                            bound
-                                .span
-                                .finished(&bound.target, &t.usage(), t.finish_reason);
+                            if let Some(s) = &self.record.served {
+                                bound.span.finished(&s.target, &s.usage, s.finish_reason);
+                            }
                             let chunk = final_usage_chunk(bound, usage, meta);
                             self.record.outcome = Some("ok");
                             self.phase = finishing([chunk, Bytes::from_static(DONE)]);
