@@ -12,6 +12,7 @@ mod interpolate;
 mod price;
 mod status;
 mod strict;
+mod telemetry;
 mod typed;
 mod types;
 mod validate;
@@ -24,6 +25,7 @@ use toml::de::{DeTable, DeValue};
 pub use duration::{format_duration, parse_duration, parse_recurrence, parse_rfc3339_ms};
 pub use error::{ConfigErrors, ConfigProblem};
 pub use status::*;
+pub use telemetry::TelemetryConfig;
 pub use types::*;
 pub use validate::is_azure_v1;
 

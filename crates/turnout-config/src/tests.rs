@@ -10,6 +10,7 @@ use secrecy::ExposeSecret;
 use super::*;
 
 mod status;
+mod telemetry;
 
 fn env(name: &str) -> Option<String> {
     match name {

@@ -23,6 +23,9 @@ pub struct Config {
     pub routing: RoutingConfig,
     #[serde(default)]
     pub status: crate::status::StatusConfig,
+    /// `[telemetry]`: OpenTelemetry traces; `None` (no section) turns them off.
+    #[serde(default)]
+    pub telemetry: Option<crate::telemetry::TelemetryConfig>,
 }
 
 #[derive(Debug, Clone, Deserialize)]

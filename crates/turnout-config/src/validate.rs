@@ -12,6 +12,7 @@ mod status;
 
 use crate::doc::{Doc, FieldPath};
 use crate::error::ConfigProblem;
+use crate::telemetry::TelemetryConfig;
 use crate::types::{
     AuthConfig, BreakerConfig, Config, EndpointConfig, ModelConfig, ProviderConfig, ProviderKind,
     RetryConfig, ServerConfig, StorageConfig, TimeoutsConfig,
@@ -39,6 +40,9 @@ pub(crate) fn validate(
     checker.retry(&root.key("routing").key("retry"), &config.routing.retry);
     checker.breaker(&root.key("routing").key("breaker"), &config.routing.breaker);
     checker.status(&root.key("status"), config);
+    if let Some(telemetry) = &config.telemetry {
+        checker.telemetry(&root.key("telemetry"), telemetry);
+    }
 }
 
 struct Checker<'a, 'i> {
@@ -411,6 +415,45 @@ pub fn is_azure_v1(base_url: &str) -> bool {
 }
 
 /// RFC 9110 token characters.
+impl Checker<'_, '_> {
+    fn telemetry(&mut self, path: &FieldPath, telemetry: &TelemetryConfig) {
+        if let Some(endpoint) = &telemetry.otlp_endpoint {
+            let at = path.key("otlp_endpoint");
+            self.http_url(&at, endpoint);
+            if let Ok(url) = Url::parse(endpoint)
+                && (url.query().is_some() || url.fragment().is_some())
+            {
+                let shown = self.doc.shown(&at, endpoint);
+                self.report(
+                    &at,
+                    format!("{shown} must be a base URL without query or fragment (traces go to {{otlp_endpoint}}/v1/traces)"),
+                );
+            }
+        }
+        self.not_empty(&path.key("service_name"), telemetry.service_name.as_deref());
+        self.unit_interval(&path.key("sample_ratio"), telemetry.sample_ratio);
+        let timeout = telemetry.export_timeout;
+        if timeout.is_zero() || timeout > std::time::Duration::from_secs(300) {
+            self.report(
+                &path.key("export_timeout"),
+                format!(
+                    "must be longer than 0 and at most 5m (got {})",
+                    crate::duration::format_duration(timeout)
+                ),
+            );
+        }
+        for (name, value) in &telemetry.headers {
+            let header = path.key("headers").key(name);
+            if !is_header_name(name) {
+                self.report(&header, format!("`{name}` is not a valid HTTP header name"));
+            }
+            if value.expose_secret().contains(['\r', '\n', '\0']) {
+                self.report(&header, "a header value must not contain CR, LF or NUL");
+            }
+        }
+    }
+}
+
 fn is_header_name(name: &str) -> bool {
     !name.is_empty()
         && name

@@ -6,6 +6,7 @@ pub mod error;
 pub mod health;
 pub mod ingress;
 pub mod ops;
+pub mod otel;
 pub mod routing;
 pub mod server;
 pub mod state;

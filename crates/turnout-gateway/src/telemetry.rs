@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::otel::{AttemptSpan, RequestEnd, RequestSpan};
 use crate::routing::catalog::Target;
 use crate::upstream::attempt::AttemptError;
 use rustc_hash::FxHashMap;
@@ -113,37 +114,45 @@ fn ok_handles(provider: &str, model: &str) -> Arc<OkHandles> {
     handles
 }
 
-/// One upstream try.
+/// One upstream try: its log line, its metrics, and its outcome on its span (a failed
+/// attempt's span ends here; a served one's goes on with what it produces).
 pub struct AttemptEvent<'a> {
     provider: &'a str,
     model: &'a str,
     outcome: &'static str,
     duration: Duration,
     error: Option<&'a AttemptError>,
+    span: &'a AttemptSpan,
 }
 
 impl<'a> AttemptEvent<'a> {
-    pub fn ok(target: &'a Target, started: Instant) -> Self {
+    pub fn ok(target: &'a Target, started: Instant, span: &'a AttemptSpan) -> Self {
         Self {
             provider: &target.endpoint.provider.slug,
             model: &target.model_id,
             outcome: "ok",
             duration: started.elapsed(),
             error: None,
+            span,
         }
     }
 
-    pub fn failed(error: &'a AttemptError, started: Instant) -> Self {
+    pub fn failed(error: &'a AttemptError, started: Instant, span: &'a AttemptSpan) -> Self {
         Self {
             provider: &error.provider_slug,
             model: &error.model,
             outcome: error.class.as_str(),
             duration: started.elapsed(),
             error: Some(error),
+            span,
         }
     }
 
     pub fn emit(self) {
+        match self.error {
+            None => self.span.succeeded(),
+            Some(e) => self.span.failed(e),
+        }
         if self.error.is_none() {
             let h = ok_handles(self.provider, self.model);
             h.attempts.increment(1);
@@ -201,7 +210,7 @@ impl DroppedParameters<'_> {
     }
 }
 
-/// One client request, at its end.
+/// One client request, at its end: its log line, its metrics, and the end of its span.
 pub struct RequestEvent<'a> {
     pub id: &'a str,
     pub model: &'a str,
@@ -218,10 +227,23 @@ pub struct RequestEvent<'a> {
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
     pub cost: Option<rust_decimal::Decimal>,
+    pub finish_reason: Option<&'a str>,
+    pub trace: &'a RequestSpan,
 }
 
 impl RequestEvent<'_> {
     pub fn emit(self) {
+        self.trace.end(&RequestEnd {
+            model: self.model,
+            provider_slug: self.provider_slug,
+            status: self.status,
+            outcome: self.outcome,
+            ttft: self.ttft,
+            prompt_tokens: self.prompt_tokens,
+            completion_tokens: self.completion_tokens,
+            cost: self.cost,
+            finish_reason: self.finish_reason,
+        });
         if self.outcome == "ok" {
             let h = ok_handles(self.provider_slug, self.model);
             let i = usize::from(self.stream);

@@ -312,6 +312,13 @@ async fn serve_chat<D: Dialect>(
         }
     };
     state.remember_request(body.clone());
+    if let Some(tp) = parts
+        .headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        state.remember_traceparent(tp);
+    }
     if flavour != Flavour::OpenAi {
         state.remember_path(&parts.uri);
     }

@@ -27,6 +27,9 @@ pub struct MockStats {
     /// Path and query of the last chat request on the Azure and OpenRouter routes.
     #[serde(default)]
     pub last_path: Option<String>,
+    /// The W3C `traceparent` header of the last chat request that carried one.
+    #[serde(default)]
+    pub last_traceparent: Option<String>,
 }
 
 /// Handle on a mock provider's state; cheap to clone. Pass it to [`crate::router`] to embed
@@ -55,6 +58,7 @@ pub(crate) struct Inner {
     sequence: AtomicU64,
     last_request: Mutex<Option<Bytes>>,
     last_path: Mutex<Option<String>>,
+    last_traceparent: Mutex<Option<String>>,
 }
 
 impl MockState {
@@ -69,6 +73,7 @@ impl MockState {
                 sequence: AtomicU64::new(0),
                 last_request: Mutex::new(None),
                 last_path: Mutex::new(None),
+                last_traceparent: Mutex::new(None),
             }),
         }
     }
@@ -99,6 +104,12 @@ impl MockState {
             last_path: self
                 .inner
                 .last_path
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone(),
+            last_traceparent: self
+                .inner
+                .last_traceparent
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .clone(),
@@ -143,6 +154,14 @@ impl MockState {
             .last_path
             .lock()
             .unwrap_or_else(|e| e.into_inner()) = path;
+    }
+
+    pub(crate) fn remember_traceparent(&self, value: &str) {
+        *self
+            .inner
+            .last_traceparent
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(value.to_owned());
     }
 
     pub(crate) fn remember_request(&self, body: Bytes) {

@@ -255,6 +255,14 @@ async fn serve(
         (config, Some(path), None)
     };
     let runtime = Runtime::build(&config).context("invalid configuration")?;
+    // Traces are set up once, at start: a reload does not change `[telemetry]`.
+    let traces = match &config.telemetry {
+        Some(telemetry) => Some(
+            turnout_gateway::otel::install(telemetry)
+                .context("[telemetry]: cannot start OpenTelemetry export")?,
+        ),
+        None => None,
+    };
     // The demo keeps nothing on disk unless asked to.
     let database_url = match &database_url {
         Some(url) => url.as_str(),
@@ -304,5 +312,8 @@ async fn serve(
     // Nothing settled is lost on a graceful stop.
     accounts.flush().await;
     flush_state.flush_history().await;
+    if let Some(traces) = traces {
+        traces.shutdown().await;
+    }
     served
 }

@@ -30,6 +30,7 @@ use crate::accounting::cost::usage_out;
 use crate::accounting::{Billing, Outcome};
 use crate::error::ApiError;
 use crate::health::Health;
+use crate::otel::RequestSpan;
 use crate::routing::catalog::Target;
 use crate::routing::plan::Plan;
 use crate::telemetry::{InFlightStream, RequestEvent};
@@ -52,6 +53,7 @@ pub async fn respond(
     metadata: Option<Arc<Plan>>,
     billing: Billing,
     skin: Option<StreamEncoder>,
+    trace: RequestSpan,
 ) -> Result<Response, ApiError> {
     let phase = match tokio::time::timeout(COMMIT_AFTER, &mut plan).await {
         Ok(Ok(bound)) => Phase::Streaming(Box::new(bound)),
@@ -81,6 +83,7 @@ pub async fn respond(
             health,
             billing: Some(billing),
             served: None,
+            trace,
             _in_flight: InFlightStream::start(),
         },
     };
@@ -176,11 +179,15 @@ impl StreamState {
                                 )
                             });
                             let usage = record_usage(&mut self.record, bound);
+                            if let Some(s) = &self.record.served {
+                                bound.span.finished(&s.target, &s.usage, s.finish_reason);
+                            }
                             let chunk = final_usage_chunk(bound, usage, meta);
                             self.record.outcome = Some("ok");
                             self.phase = finishing([chunk, Bytes::from_static(DONE)]);
                         }
                         Next::Failed(e) => {
+                            bound.span.failed(&e);
                             let chunk = attempt_error_chunk(bound, &e);
                             record_usage(&mut self.record, bound);
                             self.record.outcome = Some(e.class.as_str());
@@ -222,6 +229,7 @@ impl Drop for StreamState {
             && let Phase::Streaming(bound) = &self.phase
         {
             record_usage(&mut self.record, bound);
+            bound.span.cancelled();
         }
     }
 }
@@ -323,6 +331,8 @@ struct Record {
     /// Settled when the record is: the hold is released if nothing was served.
     billing: Option<Billing>,
     served: Option<Served>,
+    /// The request's span: it ends here, with the stream, not with the handler.
+    trace: RequestSpan,
     _in_flight: InFlightStream,
 }
 
@@ -358,6 +368,8 @@ impl Drop for Record {
             prompt_tokens: self.tokens.0,
             completion_tokens: self.tokens.1,
             cost: self.cost,
+            finish_reason: self.served.as_ref().and_then(|s| s.finish_reason),
+            trace: &self.trace,
         }
         .emit();
         if let (Some(billing), Some(served)) = (self.billing.take(), &self.served) {

@@ -20,6 +20,7 @@ use turnout_wire::anthropic::ingress::StreamEncoder;
 use crate::accounting::{Billing, Outcome, RequestContext};
 use crate::egress::{self, ResponseIdentity, stream};
 use crate::error::ApiError;
+use crate::otel::RequestSpan;
 use crate::routing::plan::Plan;
 use crate::routing::sticky::{SessionKey, SessionKind, StickyTable};
 use crate::state::{AppState, Runtime};
@@ -58,7 +59,13 @@ async fn serve(state: &AppState, headers: &HeaderMap, body: Body, skin: Skin) ->
         Skin::Chat => tracing::info_span!("chat", generation_id = %ident.id),
         Skin::Messages => tracing::info_span!("messages", generation_id = %ident.id),
     };
-    let result = handle(state, headers, body, started, ident.clone(), skin)
+    let route = match skin {
+        Skin::Chat => "/api/v1/chat/completions",
+        Skin::Messages => "/api/v1/messages",
+    };
+    // The OpenTelemetry span (inert when tracing is off); a stream takes it along and ends it.
+    let trace = RequestSpan::start(headers, route, &ident.id);
+    let result = handle(state, headers, body, started, ident.clone(), skin, &trace)
         .instrument(span.clone())
         .await;
     match result {
@@ -82,6 +89,8 @@ async fn serve(state: &AppState, headers: &HeaderMap, body: Body, skin: Skin) ->
                 prompt_tokens: 0,
                 completion_tokens: 0,
                 cost: None,
+                finish_reason: None,
+                trace: &trace,
             }
             .emit();
             match skin {
@@ -99,11 +108,13 @@ async fn handle(
     started: Instant,
     ident: ResponseIdentity,
     skin: Skin,
+    trace: &RequestSpan,
 ) -> Result<Response, ApiError> {
     // One configuration snapshot for the whole request, even if a reload lands meanwhile.
     let runtime = state.runtime();
     let accounts = state.accounts();
     let principal = runtime.auth.authenticate(headers, accounts).await?;
+    trace.principal(&principal.account, principal.key_hash.as_deref());
     if principal.is_management() {
         return Err(ApiError::Forbidden {
             message: "Management keys cannot be used for inference; create an inference key \
@@ -115,7 +126,7 @@ async fn handle(
         accounts.check_rate(key, &ident.id).await?;
     }
     let (input, plan, session) =
-        admit_and_plan(state, &runtime, &principal, headers, body, skin).await?;
+        admit_and_plan(state, &runtime, &principal, headers, body, skin, trace).await?;
     let hold = accounts
         .hold(
             &principal,
@@ -157,10 +168,12 @@ async fn handle(
             let sticky = state.sticky().clone();
             // The plan may outlive this handler (inside the response body): keep its span.
             let span = tracing::Span::current();
+            let trace = trace.clone();
             Box::pin(
                 async move {
                     let bound =
-                        fallback::open_stream(&plan, &input, &ident, &health, &policy).await?;
+                        fallback::open_stream(&plan, &input, &ident, &health, &policy, &trace)
+                            .await?;
                     if let Some(s) = session {
                         s.bind(&sticky, &bound.target);
                     }
@@ -185,11 +198,12 @@ async fn handle(
             metadata,
             billing,
             skin,
+            trace.clone(),
         )
         .await;
     }
 
-    let served = fallback::complete(&plan, &input, &ident, &health, &policy).await?;
+    let served = fallback::complete(&plan, &input, &ident, &health, &policy, trace).await?;
     let (mut done, target) = (served.value, served.target);
     if let Some(s) = session {
         s.bind(state.sticky(), &target);
@@ -230,6 +244,8 @@ async fn handle(
         prompt_tokens: done.usage.prompt_tokens,
         completion_tokens: done.usage.completion_tokens,
         cost: Some(done.cost),
+        finish_reason: done.finish_reason,
+        trace,
     }
     .emit();
     let mut response = (
@@ -277,12 +293,14 @@ async fn admit_and_plan(
     headers: &HeaderMap,
     body: Body,
     skin: Skin,
+    trace: &RequestSpan,
 ) -> Result<(parse::ChatInput, Plan, Option<Session>), ApiError> {
     let bytes = read_body(body, runtime.max_body_bytes).await?;
     let input = match skin {
         Skin::Chat => parse::parse_chat(&bytes)?,
         Skin::Messages => messages::parse_messages(&bytes, headers)?,
     };
+    trace.request(&input);
     if let Some(allowed) = principal
         .key
         .as_ref()
@@ -393,8 +411,16 @@ pub(crate) async fn explain(
     body: Body,
 ) -> Result<serde_json::Value, ApiError> {
     let runtime = state.runtime();
-    let (_, plan, _) =
-        admit_and_plan(state, &runtime, principal, headers, body, Skin::Chat).await?;
+    let (_, plan, _) = admit_and_plan(
+        state,
+        &runtime,
+        principal,
+        headers,
+        body,
+        Skin::Chat,
+        &RequestSpan::default(),
+    )
+    .await?;
     let candidates: Vec<serde_json::Value> = plan
         .candidates()
         .enumerate()

@@ -55,6 +55,9 @@ pub struct ChatInput {
     pub stream: bool,
     /// `max_completion_tokens`, else `max_tokens`.
     pub max_tokens: Option<u64>,
+    /// Sampling settings as sent, for traces (`gen_ai.request.temperature`, `…top_p`).
+    pub temperature: Option<f64>,
+    pub top_p: Option<f64>,
     /// Characters of message text, for estimates.
     pub prompt_chars: usize,
     pub session_id: Option<String>,
@@ -165,7 +168,13 @@ fn short(raw: &RawValue) -> String {
     }
 }
 
-fn number_in(name: &str, raw: &RawValue, lo: f64, hi: f64, lo_open: bool) -> Result<(), ApiError> {
+fn number_in(
+    name: &str,
+    raw: &RawValue,
+    lo: f64,
+    hi: f64,
+    lo_open: bool,
+) -> Result<Option<f64>, ApiError> {
     let v: Option<f64> = field(name, raw, "a number")?;
     if let Some(v) = v {
         let low_ok = if lo_open { v > lo } else { v >= lo };
@@ -176,7 +185,7 @@ fn number_in(name: &str, raw: &RawValue, lo: f64, hi: f64, lo_open: bool) -> Res
             )));
         }
     }
-    Ok(())
+    Ok(v)
 }
 
 fn integer_at_least(name: &str, raw: &RawValue, min: i64) -> Result<Option<i64>, ApiError> {
@@ -216,6 +225,7 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
     let mut stream = false;
     let mut max_tokens = None;
     let mut max_completion_tokens = None;
+    let (mut temperature, mut top_p) = (None, None);
     let mut session_id = None;
     let mut prompt_chars = None;
     let mut conversation = None;
@@ -245,13 +255,23 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
             "stream" => {
                 stream = field::<Option<bool>>("stream", raw, "a boolean")?.unwrap_or(false)
             }
-            "temperature" => number_in("temperature", raw, 0.0, 2.0, false)?,
-            "top_p" => number_in("top_p", raw, 0.0, 1.0, true)?,
-            "frequency_penalty" => number_in("frequency_penalty", raw, -2.0, 2.0, false)?,
-            "presence_penalty" => number_in("presence_penalty", raw, -2.0, 2.0, false)?,
-            "repetition_penalty" => number_in("repetition_penalty", raw, 0.0, 2.0, true)?,
-            "min_p" => number_in("min_p", raw, 0.0, 1.0, false)?,
-            "top_a" => number_in("top_a", raw, 0.0, 1.0, false)?,
+            "temperature" => temperature = number_in("temperature", raw, 0.0, 2.0, false)?,
+            "top_p" => top_p = number_in("top_p", raw, 0.0, 1.0, true)?,
+            "frequency_penalty" => {
+                number_in("frequency_penalty", raw, -2.0, 2.0, false)?;
+            }
+            "presence_penalty" => {
+                number_in("presence_penalty", raw, -2.0, 2.0, false)?;
+            }
+            "repetition_penalty" => {
+                number_in("repetition_penalty", raw, 0.0, 2.0, true)?;
+            }
+            "min_p" => {
+                number_in("min_p", raw, 0.0, 1.0, false)?;
+            }
+            "top_a" => {
+                number_in("top_a", raw, 0.0, 1.0, false)?;
+            }
             "max_tokens" => max_tokens = integer_at_least("max_tokens", raw, 1)?,
             "max_completion_tokens" => {
                 max_completion_tokens = integer_at_least("max_completion_tokens", raw, 1)?
@@ -356,6 +376,8 @@ pub fn parse_chat(body: &[u8]) -> Result<ChatInput, ApiError> {
         models,
         stream,
         max_tokens,
+        temperature,
+        top_p,
         prompt_chars,
         session_id,
         conversation,

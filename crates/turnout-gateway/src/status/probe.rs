@@ -252,8 +252,11 @@ pub async fn probe_endpoint(target: &Target, settings: &ProbeSettings) -> ProbeR
         Err(e) => return failed(FailureClass::BadOutput, None, format!("{e:?}")),
     };
     let ident = ResponseIdentity::new();
-    let opened =
-        tokio::time::timeout(settings.ttft_timeout, open_stream(target, &input, &ident)).await;
+    let opened = tokio::time::timeout(
+        settings.ttft_timeout,
+        open_stream(target, &input, &ident, None),
+    )
+    .await;
     let mut bound = match opened {
         Ok(Ok(bound)) => bound,
         Ok(Err(e)) => return failed(e.class, e.upstream_status, e.detail.to_string()),

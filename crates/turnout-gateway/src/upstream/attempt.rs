@@ -305,19 +305,27 @@ fn transport_error(target: &Target, e: &hyper_util::client::legacy::Error) -> At
 
 /// The upstream request in the provider's dialect, without the parameters the endpoint
 /// cannot honour (with `provider.require_parameters` such endpoints are not planned at all).
+/// With tracing on, it carries the attempt span's `traceparent`.
 fn upstream_request(
     target: &Target,
     input: &ChatInput,
     stream: bool,
+    traceparent: Option<http::HeaderValue>,
 ) -> Result<http::Request<http_body_util::Full<Bytes>>, AttemptError> {
     let dropped = dropped_parameters(target, input);
-    match target.endpoint.provider.kind {
+    let mut request = match target.endpoint.provider.kind {
         ProviderKind::Anthropic => anthropic::request(target, input, stream, dropped),
         ProviderKind::Gemini => gemini::request(target, input, stream, dropped),
         ProviderKind::Openai | ProviderKind::Azure | ProviderKind::Openrouter => {
             openai::request(target, input, stream, dropped)
         }
+    }?;
+    if let Some(value) = traceparent {
+        request
+            .headers_mut()
+            .insert(http::HeaderName::from_static("traceparent"), value);
     }
+    Ok(request)
 }
 
 /// What of the request this endpoint cannot honour, counted and logged.
@@ -393,11 +401,12 @@ pub async fn complete(
     target: &Target,
     input: &ChatInput,
     ident: &ResponseIdentity,
+    traceparent: Option<http::HeaderValue>,
 ) -> Result<Completed, AttemptError> {
     let total = target.endpoint.timeouts.total;
     // One deadline for the whole exchange: a non-streaming answer has no first token to time.
     let exchange = async {
-        let resp = send(target, upstream_request(target, input, false)?).await?;
+        let resp = send(target, upstream_request(target, input, false, traceparent)?).await?;
         if !resp.status().is_success() {
             return Err(error_from_response(target, resp).await);
         }
@@ -454,6 +463,8 @@ pub struct BoundStream {
     finished: bool,
     /// Every attempt of the plan up to and including this one.
     pub attempts: Vec<AttemptSummary>,
+    /// This attempt's span, open until the stream ends.
+    pub span: crate::otel::AttemptSpan,
 }
 
 /// How upstream events become our chunks.
@@ -591,11 +602,12 @@ pub async fn open_stream(
     target: &Target,
     input: &ChatInput,
     ident: &ResponseIdentity,
+    traceparent: Option<http::HeaderValue>,
 ) -> Result<BoundStream, AttemptError> {
     let t = &target.endpoint.timeouts;
     let started = Instant::now();
     let first_token_deadline = started + t.first_token.min(t.total);
-    let request = upstream_request(target, input, true)?;
+    let request = upstream_request(target, input, true, traceparent)?;
     let resp = tokio::time::timeout(t.first_token.min(t.total), send(target, request))
         .await
         .map_err(|_| {
@@ -625,6 +637,7 @@ pub async fn open_stream(
         idle: t.first_token,
         finished: false,
         attempts: Vec::new(),
+        span: crate::otel::AttemptSpan::default(),
     };
     while !bound.translator.has_content() {
         let now = Instant::now();

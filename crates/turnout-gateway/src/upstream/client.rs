@@ -87,6 +87,16 @@ pub fn build_webhook_client(connect: Duration) -> std::io::Result<HttpClient> {
     })
 }
 
+/// The client OpenTelemetry spans are exported with (`[telemetry]`): the upstream client's
+/// TLS and connector settings, in a pool of its own so exports never hold upstream
+/// connections; connecting may take at most the export timeout.
+pub fn build_otlp_client(export_timeout: Duration) -> std::io::Result<HttpClient> {
+    build_client(&ResolvedTimeouts {
+        connect: export_timeout,
+        ..ResolvedTimeouts::default()
+    })
+}
+
 /// The JSON body of a request built for an upstream (adapter tests).
 #[cfg(test)]
 #[allow(clippy::expect_used)]

@@ -12,6 +12,7 @@ use crate::egress::ResponseIdentity;
 use crate::error::ApiError;
 use crate::health::{Health, Outcome};
 use crate::ingress::parse::ChatInput;
+use crate::otel::{AttemptSpan, RequestSpan};
 use crate::routing::catalog::Target;
 use crate::routing::plan::Plan;
 use crate::telemetry::AttemptEvent;
@@ -63,8 +64,13 @@ impl RetryPolicy {
     }
 }
 
-/// Runs one attempt and records its outcome.
-async fn try_once<T, Fut>(health: &Health, target: &Target, attempt: Fut) -> Result<T, AttemptError>
+/// Runs one attempt and records its outcome (its span's too).
+async fn try_once<T, Fut>(
+    health: &Health,
+    target: &Target,
+    span: &AttemptSpan,
+    attempt: Fut,
+) -> Result<T, AttemptError>
 where
     Fut: Future<Output = Result<T, AttemptError>>,
 {
@@ -79,11 +85,11 @@ where
     pending.settle();
     match &result {
         Ok(_) => {
-            AttemptEvent::ok(target, started).emit();
+            AttemptEvent::ok(target, started, span).emit();
             health.record(key, Outcome::Success, Instant::now());
         }
         Err(e) => {
-            AttemptEvent::failed(e, started).emit();
+            AttemptEvent::failed(e, started, span).emit();
             let outcome = Outcome::Failure {
                 class: e.class,
                 retry_after: e.retry_after,
@@ -94,15 +100,23 @@ where
     result
 }
 
-/// A successful walk: the value, who served it, how long its attempt took, and every attempt.
+/// A successful walk: the value, who served it, how long its attempt took, every attempt, and
+/// the serving attempt's span (still open: it ends with what the attempt produced).
 pub struct Served<T> {
     pub value: T,
     pub target: Target,
     pub elapsed: Duration,
     pub attempts: Vec<AttemptSummary>,
+    pub span: AttemptSpan,
 }
 
-fn served<T>(value: T, target: &Target, started: Instant, failures: &[AttemptError]) -> Served<T> {
+fn served<T>(
+    value: T,
+    target: &Target,
+    started: Instant,
+    failures: &[AttemptError],
+    span: AttemptSpan,
+) -> Served<T> {
     let mut attempts: Vec<AttemptSummary> = failures.iter().map(AttemptSummary::failed).collect();
     attempts.push(AttemptSummary::served(target));
     Served {
@@ -110,25 +124,29 @@ fn served<T>(value: T, target: &Target, started: Instant, failures: &[AttemptErr
         target: target.clone(),
         elapsed: started.elapsed(),
         attempts,
+        span,
     }
 }
 
 /// Walks the plan with `attempt` until one succeeds: each candidate once (failing over is
 /// free), then, if all failed, retries of the same endpoints with backoff, paid from their
-/// retry budgets.
+/// retry budgets. Each attempt gets a child span of `trace`; `attempt` is handed the
+/// `traceparent` to send upstream (`None` when tracing is off).
 async fn walk<T, F, Fut>(
     plan: &Plan,
     health: &Health,
     policy: &RetryPolicy,
+    trace: &RequestSpan,
     mut attempt: F,
 ) -> Result<Served<T>, ApiError>
 where
-    F: FnMut(Target) -> Fut,
+    F: FnMut(Target, Option<http::HeaderValue>) -> Fut,
     Fut: Future<Output = Result<T, AttemptError>>,
 {
     let mut failures: Vec<AttemptError> = Vec::new();
     let mut retry: Vec<(&Target, Option<Duration>)> = Vec::new();
     let mut skipped = 0usize;
+    let mut tries = 0u32;
     // After a context-length error, endpoints with no more context than the one that refused
     // cannot take the prompt either.
     let mut needs_context_over: Option<u64> = None;
@@ -144,9 +162,12 @@ where
                 skipped += 1;
                 continue;
             }
+            tries += 1;
+            let span = trace.attempt(target, tries, false);
             let started = Instant::now();
-            match try_once(health, target, attempt(target.clone())).await {
-                Ok(value) => return Ok(served(value, target, started, &failures)),
+            let run = attempt(target.clone(), span.traceparent());
+            match try_once(health, target, &span, run).await {
+                Ok(value) => return Ok(served(value, target, started, &failures, span)),
                 Err(e) => {
                     let next_model = !e.class.falls_over_to_next_endpoint();
                     if e.class
@@ -183,9 +204,12 @@ where
             if !health.admit_retry(key, Instant::now(), policy.budget_ratio) {
                 continue;
             }
+            tries += 1;
+            let span = trace.attempt(target, tries, true);
             let started = Instant::now();
-            match try_once(health, target, attempt(target.clone())).await {
-                Ok(value) => return Ok(served(value, target, started, &failures)),
+            let run = attempt(target.clone(), span.traceparent());
+            match try_once(health, target, &span, run).await {
+                Ok(value) => return Ok(served(value, target, started, &failures, span)),
                 Err(e) => {
                     if policy.may_retry(&e) {
                         again.push((target, e.retry_after));
@@ -241,9 +265,10 @@ pub async fn complete(
     ident: &ResponseIdentity,
     health: &Health,
     policy: &RetryPolicy,
+    trace: &RequestSpan,
 ) -> Result<Served<Completed>, ApiError> {
-    let mut served = walk(plan, health, policy, |t| async move {
-        attempt::complete(&t, input, ident).await
+    let mut served = walk(plan, health, policy, trace, |t, traceparent| async move {
+        attempt::complete(&t, input, ident, traceparent).await
     })
     .await?;
     if let Some(answered) = served.value.served_by.take() {
@@ -253,6 +278,10 @@ pub async fn complete(
         }
         served.target = answered;
     }
+    let done = &served.value;
+    served
+        .span
+        .finished(&served.target, &done.usage, done.finish_reason);
     let tps = served.value.usage.completion_tokens as f64 / served.elapsed.as_secs_f64().max(1e-3);
     let key = &served.target.endpoint.key;
     health.record_timing(key, served.elapsed, Some(tps), Instant::now());
@@ -265,16 +294,20 @@ pub async fn open_stream(
     ident: &ResponseIdentity,
     health: &Health,
     policy: &RetryPolicy,
+    trace: &RequestSpan,
 ) -> Result<BoundStream, ApiError> {
     // Throughput is recorded when the stream ends (egress); here, time to first token.
-    let served = walk(plan, health, policy, |t| async move {
-        attempt::open_stream(&t, input, ident).await
+    let served = walk(plan, health, policy, trace, |t, traceparent| async move {
+        attempt::open_stream(&t, input, ident, traceparent).await
     })
     .await?;
+    // The serving attempt's span goes on with the stream and ends with it.
+    served.span.first_token(served.elapsed);
     let key = &served.target.endpoint.key;
     health.record_timing(key, served.elapsed, None, Instant::now());
     let mut bound = served.value;
     bound.attempts = served.attempts;
+    bound.span = served.span;
     Ok(bound)
 }
 

@@ -28,6 +28,11 @@ impl Drop for Served {
 
 /// `turnout serve --listen 127.0.0.1:0 <extra>` in `dir`, returned once it listens.
 pub fn serve(dir: &Path, extra: &[&str]) -> Served {
+    serve_with_env(dir, extra, &[])
+}
+
+/// [`serve`] with extra environment variables.
+pub fn serve_with_env(dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
     let mut child = Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
         .args(extra)
@@ -35,6 +40,7 @@ pub fn serve(dir: &Path, extra: &[&str]) -> Served {
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
