@@ -460,6 +460,11 @@ pub struct BoundStream {
     pub ready: Vec<Bytes>,
     total_deadline: Instant,
     idle: Duration,
+    /// The idle/total deadline timer, armed lazily: registering a timer per chunk was a
+    /// timer-wheel insert and removal for every chunk of every stream. It is left running
+    /// while data flows and, when it fires early, re-armed for the deadline of the current
+    /// wait; so it is touched about once per idle period, not once per chunk.
+    timer: Pin<Box<tokio::time::Sleep>>,
     finished: bool,
     /// Every attempt of the plan up to and including this one.
     pub attempts: Vec<AttemptSummary>,
@@ -560,22 +565,38 @@ impl BoundStream {
             ));
         }
         let wait = self.idle.min(self.total_deadline - now);
-        match tokio::time::timeout(wait, self.body.next()).await {
-            Err(_) => Err(AttemptError::new(
+        let deadline = now + wait;
+        if self.timer.deadline() > deadline.into() {
+            self.timer.as_mut().reset(deadline.into());
+        }
+        let next = loop {
+            tokio::select! {
+                biased;
+                next = self.body.next() => break Some(next),
+                () = &mut self.timer => {
+                    if Instant::now() >= deadline {
+                        break None;
+                    }
+                    self.timer.as_mut().reset(deadline.into());
+                }
+            }
+        };
+        match next {
+            None => Err(AttemptError::new(
                 FailureClass::Timeout,
                 &self.target,
                 format!("no chunk for {} ms", wait.as_millis()),
             )),
-            Ok(Some(Ok(bytes))) => {
+            Some(Some(Ok(bytes))) => {
                 self.decoder.push(&bytes);
                 Ok(())
             }
-            Ok(Some(Err(e))) => Err(AttemptError::new(
+            Some(Some(Err(e))) => Err(AttemptError::new(
                 FailureClass::BadOutput,
                 &self.target,
                 format!("stream cut short: {e}"),
             )),
-            Ok(None) => {
+            Some(None) => {
                 if let Some(event) = self.decoder.finish()
                     && let Translated::Chunk(b) = self.translate(&event.data)?
                 {
@@ -635,6 +656,7 @@ pub async fn open_stream(
         total_deadline: started + t.total,
         // Until content arrives the first-token deadline is the one that counts.
         idle: t.first_token,
+        timer: Box::pin(tokio::time::sleep_until(first_token_deadline.into())),
         finished: false,
         attempts: Vec::new(),
         span: crate::otel::AttemptSpan::default(),
