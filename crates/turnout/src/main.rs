@@ -3,6 +3,7 @@
 mod admin;
 mod check;
 mod demo;
+mod logfields;
 mod logwriter;
 mod statuspage;
 
@@ -192,7 +193,10 @@ fn init_logging(format: LogFormat) -> Option<logwriter::Guard> {
     match logwriter::start(std::io::stderr()) {
         Ok((writer, guard)) => {
             match format {
-                LogFormat::Text => builder.with_writer(writer).init(),
+                LogFormat::Text => builder
+                    .fmt_fields(logfields::FastFields)
+                    .with_writer(writer)
+                    .init(),
                 LogFormat::Json => builder.json().with_writer(writer).init(),
             }
             Some(guard)
@@ -200,7 +204,10 @@ fn init_logging(format: LogFormat) -> Option<logwriter::Guard> {
         // No thread for the batching sink: write each line to stderr directly.
         Err(_) => {
             match format {
-                LogFormat::Text => builder.with_writer(std::io::stderr).init(),
+                LogFormat::Text => builder
+                    .fmt_fields(logfields::FastFields)
+                    .with_writer(std::io::stderr)
+                    .init(),
                 LogFormat::Json => builder.json().with_writer(std::io::stderr).init(),
             }
             None
