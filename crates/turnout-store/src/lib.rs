@@ -539,24 +539,29 @@ impl Store {
             let Some(sql) = self.inserts.for_rows(rows.len()) else {
                 continue;
             };
+            // Text is bound borrowed: an owned `String` is copied again by sqlx's `Any`
+            // encoder, so each row would cost two copies of every text column.
+            let attempts = rows
+                .iter()
+                .map(|g| serde_json::to_string(&g.attempts))
+                .collect::<Result<Vec<String>, _>>()
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
             let mut q = sqlx::query(sql);
-            for g in rows {
-                let attempts = serde_json::to_string(&g.attempts)
-                    .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            for (g, attempts) in rows.iter().zip(&attempts) {
                 q = q
-                    .bind(g.id.clone())
-                    .bind(g.account.clone())
-                    .bind(g.key_hash.clone())
+                    .bind(g.id.as_str())
+                    .bind(g.account.as_str())
+                    .bind(g.key_hash.as_deref())
                     .bind(g.created_at_ms)
-                    .bind(g.model.clone())
-                    .bind(g.provider_name.clone())
-                    .bind(g.provider_slug.clone())
-                    .bind(g.upstream_model.clone())
-                    .bind(g.upstream_id.clone())
+                    .bind(g.model.as_str())
+                    .bind(g.provider_name.as_str())
+                    .bind(g.provider_slug.as_str())
+                    .bind(g.upstream_model.as_str())
+                    .bind(g.upstream_id.as_deref())
                     .bind(i64::from(g.streamed))
                     .bind(i64::from(g.cancelled))
-                    .bind(g.finish_reason.clone())
-                    .bind(g.native_finish_reason.clone())
+                    .bind(g.finish_reason.as_deref())
+                    .bind(g.native_finish_reason.as_deref())
                     .bind(to_i64(g.tokens_prompt))
                     .bind(to_i64(g.tokens_completion))
                     .bind(to_i64(g.tokens_cached))
@@ -564,11 +569,11 @@ impl Store {
                     .bind(g.cost.0)
                     .bind(g.latency_ms.map(to_i64))
                     .bind(g.generation_time_ms.map(to_i64))
-                    .bind(g.session_id.clone())
-                    .bind(g.http_referer.clone())
-                    .bind(g.app_title.clone())
-                    .bind(g.user_agent.clone())
-                    .bind(attempts);
+                    .bind(g.session_id.as_deref())
+                    .bind(g.http_referer.as_deref())
+                    .bind(g.app_title.as_deref())
+                    .bind(g.user_agent.as_deref())
+                    .bind(attempts.as_str());
             }
             written += q.execute(&mut *tx).await?.rows_affected() as usize;
         }
