@@ -11,6 +11,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 KIND=${1:-chat}
 N=${2:-2000}
 BASE=${CG_BASE:-50}
@@ -25,29 +27,7 @@ trap cleanup EXIT
 read -r MOCK_PORT GW_PORT < <("$PY" "$HERE/bench.py" free-ports 2)
 RUST_LOG=warn "$BIN" mock --listen "127.0.0.1:$MOCK_PORT" --chunks 20 >"$TMP/mock.log" 2>&1 &
 PIDS+=($!)
-cat >"$TMP/turnout.toml" <<CONF
-[server]
-listen = "127.0.0.1:$GW_PORT"
-shutdown_grace_ms = 1000
-
-[auth]
-require_key = false
-
-[[providers]]
-slug = "mock"
-name = "Bench Mock"
-kind = "openai"
-base_url = "http://127.0.0.1:$MOCK_PORT/v1"
-
-[[models]]
-id = "bench/chat"
-name = "Bench: chat"
-  [[models.endpoints]]
-  provider = "mock"
-  upstream_model = "mock-model"
-  prompt_price = "0.00000015"
-  completion_price = "0.0000006"
-CONF
+one_mock_config "$GW_PORT" "$MOCK_PORT" bench/chat >"$TMP/turnout.toml"
 MSG='"messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":32'
 case $KIND in
     chat) BODY="{\"model\":\"bench/chat\",$MSG}" ;;

@@ -12,6 +12,8 @@
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 export PATH="$HOME/.cargo/bin:$PATH"
 PY=$(command -v python3.11 || command -v python3)
 BIN=${TURNOUT_BIN:-$ROOT/target/release/turnout}
@@ -34,29 +36,7 @@ read -r MOCK_PORT GW_PORT < <("$PY" "$HERE/bench.py" free-ports 2)
 RUST_LOG=warn "$BIN" mock --listen "127.0.0.1:$MOCK_PORT" --chunks 100 --chunk-delay-ms 100 \
     >"$TMP/mock.log" 2>&1 &
 PIDS+=($!)
-cat >"$TMP/turnout.toml" <<CONF
-[server]
-listen = "127.0.0.1:$GW_PORT"
-shutdown_grace_ms = 1000
-
-[auth]
-require_key = false
-
-[[providers]]
-slug = "mock"
-name = "Bench Mock"
-kind = "openai"
-base_url = "http://127.0.0.1:$MOCK_PORT/v1"
-
-[[models]]
-id = "bench/stream"
-name = "Bench: long streams"
-  [[models.endpoints]]
-  provider = "mock"
-  upstream_model = "mock-model"
-  prompt_price = "0.00000015"
-  completion_price = "0.0000006"
-CONF
+one_mock_config "$GW_PORT" "$MOCK_PORT" bench/stream >"$TMP/turnout.toml"
 (cd "$TMP" && exec "$BIN" serve --config "$TMP/turnout.toml" >"$TMP/gateway.log" 2>&1) &
 PIDS+=($!)
 for _ in $(seq 1 100); do
