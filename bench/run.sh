@@ -43,6 +43,8 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 PY=$(command -v python3.11 || command -v python3)
 BENCHPY="$HERE/bench.py"
+# shellcheck source=bench/lib.sh
+. "$HERE/lib.sh"
 
 if [[ "${BENCH_QUICK:-0}" == 1 ]]; then
     DEF_DUR=3 DEF_WARM=1 DEF_TRIES=1 DEF_ROUNDS=1
@@ -298,20 +300,7 @@ endpoint() { # endpoint PROVIDER  (same prices everywhere: the default order pic
     printf '  prompt_price = "0.00000015"\n  completion_price = "0.0000006"\n'
 }
 gateway_config() { # gateway_config PORT  -> the config on stdout
-    cat <<CONFEOF
-[server]
-listen = "127.0.0.1:$1"
-shutdown_grace_ms = 1000
-
-[auth]
-require_key = false
-
-[[providers]]
-slug = "mock"
-name = "Bench Mock"
-kind = "openai"
-base_url = "http://127.0.0.1:$MOCK_PORT/v1"
-CONFEOF
+    gateway_head "$1" "$MOCK_PORT"
     if has main || has translation; then
         printf '\n[[providers]]\nslug = "mockstream"\nname = "Bench Stream Mock"\nkind = "openai"\n'
         printf 'base_url = "http://127.0.0.1:%s/v1"\n' "$MOCKS_PORT"
