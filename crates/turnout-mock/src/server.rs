@@ -57,7 +57,7 @@ impl MockServer {
         let addr = listener.local_addr()?;
         let (shutdown, watch) = watch::channel(());
         let app = router(state.clone());
-        let task = tokio::spawn(accept_loop(listener, app, watch));
+        let task = tokio::spawn(accept_loop(listener, app, state.clone(), watch));
         tracing::debug!(%addr, "mock provider listening");
         Ok(MockServer {
             state,
@@ -135,7 +135,12 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.listen(BACKLOG)
 }
 
-async fn accept_loop(listener: TcpListener, app: Router, shutdown: watch::Receiver<()>) {
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    state: MockState,
+    shutdown: watch::Receiver<()>,
+) {
     let builder = Arc::new(Builder::new(TokioExecutor::new()));
     loop {
         let (stream, _peer) = match listener.accept().await {
@@ -147,6 +152,7 @@ async fn accept_loop(listener: TcpListener, app: Router, shutdown: watch::Receiv
                 continue;
             }
         };
+        state.connection_accepted();
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "mock: cannot set TCP_NODELAY");
         }

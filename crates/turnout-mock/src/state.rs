@@ -22,6 +22,10 @@ pub struct MockStats {
     pub cancelled: u64,
     /// Response bodies being streamed right now (a live gauge, not reset by `reset_stats`).
     pub open_streams: u64,
+    /// TCP connections accepted by the mock's own listener: a client that keeps its
+    /// connections alive opens few.
+    #[serde(default)]
+    pub connections: u64,
     /// The last valid JSON body received on the chat endpoint.
     pub last_request: Option<serde_json::Value>,
     /// Path and query of the last chat request on the Azure and OpenRouter routes.
@@ -54,6 +58,7 @@ pub(crate) struct Inner {
     completed: AtomicU64,
     cancelled: AtomicU64,
     open_streams: AtomicU64,
+    connections: AtomicU64,
     /// Source of ids and of the fail-rate draws.
     sequence: AtomicU64,
     last_request: Mutex<Option<Bytes>>,
@@ -70,6 +75,7 @@ impl MockState {
                 completed: AtomicU64::new(0),
                 cancelled: AtomicU64::new(0),
                 open_streams: AtomicU64::new(0),
+                connections: AtomicU64::new(0),
                 sequence: AtomicU64::new(0),
                 last_request: Mutex::new(None),
                 last_path: Mutex::new(None),
@@ -100,6 +106,7 @@ impl MockState {
             completed: self.inner.completed.load(Ordering::Relaxed),
             cancelled: self.inner.cancelled.load(Ordering::Relaxed),
             open_streams: self.inner.open_streams.load(Ordering::Relaxed),
+            connections: self.inner.connections.load(Ordering::Relaxed),
             last_request: last.and_then(|body| serde_json::from_slice(&body).ok()),
             last_path: self
                 .inner
@@ -121,6 +128,7 @@ impl MockState {
         self.inner.requests.store(0, Ordering::Relaxed);
         self.inner.completed.store(0, Ordering::Relaxed);
         self.inner.cancelled.store(0, Ordering::Relaxed);
+        self.inner.connections.store(0, Ordering::Relaxed);
         let old = self
             .inner
             .last_request
@@ -135,6 +143,11 @@ impl MockState {
             .unwrap_or_else(|e| e.into_inner())
             .take();
         drop(path);
+    }
+
+    /// Counts a connection accepted by the mock's listener.
+    pub(crate) fn connection_accepted(&self) {
+        self.inner.connections.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Counts a request and returns the guard that will count how it ended.

@@ -13,7 +13,7 @@ use turnout_config::{
 };
 use turnout_wire::params::ParamSet;
 
-use crate::upstream::client::build_client;
+use crate::upstream::client::Upstream;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
@@ -32,7 +32,7 @@ pub enum CatalogError {
     },
 }
 
-/// One upstream provider with its pooled client.
+/// One upstream provider with its connection pool.
 #[derive(Debug)]
 pub struct Provider {
     pub slug: String,
@@ -53,7 +53,7 @@ pub struct Provider {
     /// The provider's models list, which status checks read with its credentials.
     pub models_url: String,
     pub data_collection: DataCollection,
-    pub client: crate::upstream::client::HttpClient,
+    pub upstream: Upstream,
 }
 
 /// `{base_url}/openai/deployments/` + deployment + `/chat/completions?api-version=…`.
@@ -210,10 +210,6 @@ impl Catalog {
         let mut provider_list = Vec::new();
         for p in &config.providers {
             let timeouts = p.timeouts.resolved();
-            let client = build_client(&timeouts).map_err(|source| CatalogError::Client {
-                slug: p.slug.clone(),
-                source,
-            })?;
             let base_url = p.base_url.trim_end_matches('/').to_owned();
             let azure_deployments = match (p.kind, p.api_version.as_deref()) {
                 (ProviderKind::Azure, Some(version)) if !turnout_config::is_azure_v1(&base_url) => {
@@ -233,6 +229,12 @@ impl Catalog {
             let chat_uri: http::Uri = chat.parse().map_err(|_| CatalogError::Url {
                 slug: p.slug.clone(),
                 url: chat.clone(),
+            })?;
+            let upstream = Upstream::for_base(&chat_uri, &timeouts).map_err(|source| {
+                CatalogError::Client {
+                    slug: p.slug.clone(),
+                    source,
+                }
             })?;
             let headers = provider_headers(p)?;
             let models_url = match (&azure_deployments, p.api_version.as_deref()) {
@@ -254,7 +256,7 @@ impl Catalog {
                 azure_deployments,
                 models_url,
                 data_collection: p.data_collection,
-                client,
+                upstream,
             });
             providers.insert(p.slug.clone(), (provider.clone(), p.timeouts));
             provider_list.push(provider);

@@ -335,11 +335,11 @@ pub async fn check_provider(provider: &Provider, timeout: Duration) -> ProviderC
         req.headers_mut().insert(name.clone(), value.clone());
     }
     let exchange = async {
-        let resp = provider.client.request(req).await?;
+        let resp = provider.upstream.request(req).await?;
         let status = resp.status().as_u16();
         // Read (and bound) the body so the connection returns to the pool.
         let body = resp.into_body().collect().await.map(|b| b.to_bytes());
-        Ok::<_, hyper_util::client::legacy::Error>((status, body.ok()))
+        Ok::<_, crate::upstream::client::SendError>((status, body.ok()))
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok((status, body))) if (200..300).contains(&status) => {
@@ -364,7 +364,7 @@ pub async fn check_provider(provider: &Provider, timeout: Duration) -> ProviderC
             };
             outcome(false, Some(status), Some(detail))
         }
-        Ok(Err(e)) => outcome(false, None, Some(format!("connection failed: {e}"))),
+        Ok(Err(e)) => outcome(false, None, Some(e.to_string())),
         Err(_) => outcome(false, None, Some("no answer within the deadline".into())),
     }
 }

@@ -9,12 +9,12 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use http::HeaderMap;
 use http_body_util::{BodyExt, BodyStream};
-use hyper::body::Incoming;
 use turnout_config::ProviderKind;
 use turnout_wire::error::ErrorType;
 use turnout_wire::sse::SseDecoder;
 
 use super::anthropic::{self, AnthropicStream};
+use super::client::{SendError, UpstreamBody};
 use super::gemini::{self, GeminiStream};
 use super::openai::{self, StreamTranslator, Translated};
 use super::openrouter::{self, OpenRouterStream};
@@ -289,18 +289,8 @@ fn httpdate_to_unix(s: &str) -> Option<u64> {
     Some(days * 86_400 + hms[0] * 3600 + hms[1] * 60 + hms[2])
 }
 
-fn transport_error(target: &Target, e: &hyper_util::client::legacy::Error) -> AttemptError {
-    let detail = if e.is_connect() {
-        // Refused, reset, DNS, TLS or the connect deadline.
-        let cause = std::error::Error::source(e).map(ToString::to_string);
-        format!(
-            "connection failed{}",
-            cause.map(|c| format!(": {c}")).unwrap_or_default()
-        )
-    } else {
-        "connection lost".to_owned()
-    };
-    AttemptError::new(FailureClass::Connect, target, detail)
+fn transport_error(target: &Target, e: &SendError) -> AttemptError {
+    AttemptError::new(FailureClass::Connect, target, e.to_string())
 }
 
 /// The upstream request in the provider's dialect, without the parameters the endpoint
@@ -346,22 +336,22 @@ fn dropped_parameters(target: &Target, input: &ChatInput) -> ParamSet {
     dropped
 }
 
-/// Sends one request through the provider's pooled client.
+/// Sends one request through the provider's pool.
 async fn send(
     target: &Target,
     req: http::Request<http_body_util::Full<Bytes>>,
-) -> Result<http::Response<Incoming>, AttemptError> {
+) -> Result<http::Response<UpstreamBody>, AttemptError> {
     target
         .endpoint
         .provider
-        .client
+        .upstream
         .request(req)
         .await
         .map_err(|e| transport_error(target, &e))
 }
 
 /// Reads an error answer (bounded) and classifies it.
-async fn error_from_response(target: &Target, resp: http::Response<Incoming>) -> AttemptError {
+async fn error_from_response(target: &Target, resp: http::Response<UpstreamBody>) -> AttemptError {
     let status = resp.status().as_u16();
     let wait = retry_after(resp.headers());
     let limited = http_body_util::Limited::new(resp.into_body(), 64 * 1024);
@@ -438,7 +428,7 @@ pub async fn complete(
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, hyper::Error>> + Send>>;
 
 /// The data frames of a response body as a stream of bytes.
-fn byte_stream(body: Incoming) -> ByteStream {
+fn byte_stream(body: UpstreamBody) -> ByteStream {
     Box::pin(BodyStream::new(body).filter_map(|frame| async move {
         match frame {
             Ok(f) => f.into_data().ok().map(Ok),

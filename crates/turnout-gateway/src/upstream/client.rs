@@ -1,21 +1,141 @@
-//! Step 3: the one place that builds upstream HTTP clients (one pooled client per provider).
+//! Step 3: the one place that builds upstream HTTP clients (one pool per provider).
 //!
-//! hyper's pooled client with rustls (ring) directly, rather than reqwest: reqwest parses each
+//! Plain-HTTP providers get [`pool::Http1Pool`](super::pool): HTTP/1.1 connections driven by
+//! the requests that lease them. HTTPS providers get hyper-util's pooled client with rustls
+//! (ring), HTTP/2 where the upstream offers it. Both rather than reqwest: reqwest parses each
 //! request's URL twice and runs a redirect layer, which callgrind put at ~13% of the gateway's
 //! instructions per request. Nothing here needs what reqwest adds.
 
+use std::pin::Pin;
 use std::sync::{Arc, Once};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use turnout_config::ResolvedTimeouts;
 
+use super::pool::{Http1Pool, LeasedBody};
+
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Why a request got no response head.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum SendError {
+    /// Refused, reset, DNS, TLS or the connect deadline.
+    #[error("connection failed: {0}")]
+    Connect(String),
+    /// The connection closed before a response came.
+    #[error("connection lost")]
+    Lost,
+    /// The upstream answered something that is not HTTP.
+    #[error("connection lost: {0}")]
+    Protocol(String),
+}
+
+impl SendError {
+    pub fn is_connect(&self) -> bool {
+        matches!(self, SendError::Connect(_))
+    }
+}
+
+/// A provider's connections: the HTTP/1.1 pool for `http://` base URLs, the pooled client
+/// for `https://` ones.
+#[derive(Debug, Clone)]
+pub enum Upstream {
+    Plain(Arc<Http1Pool>),
+    Tls(Box<HttpClient>),
+}
+
+impl Upstream {
+    /// The connections of a provider whose requests go to `base`.
+    pub fn for_base(base: &http::Uri, timeouts: &ResolvedTimeouts) -> std::io::Result<Upstream> {
+        // Other rustls users of the process (database and SMTP TLS, the test suites' reqwest
+        // clients) rely on the provider being installed once a catalog exists, TLS upstream or
+        // not.
+        install_crypto_provider();
+        match (base.scheme_str(), base.authority()) {
+            (Some("http"), Some(authority)) => Ok(Upstream::Plain(Arc::new(Http1Pool::new(
+                connector(timeouts, true),
+                authority.clone(),
+            )))),
+            _ => build_client(timeouts).map(|c| Upstream::Tls(Box::new(c))),
+        }
+    }
+
+    pub async fn request(
+        &self,
+        req: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<UpstreamBody>, SendError> {
+        match self {
+            // Boxed: the exchange's state is over a kilobyte, and every future that awaits a
+            // request (the handler's, the stream's plan) would otherwise carry it inline and be
+            // copied whole when boxed itself.
+            Upstream::Plain(pool) => Ok(Box::pin(pool.send(req))
+                .await?
+                .map(|b| UpstreamBody(BodyKind::Leased(b)))),
+            Upstream::Tls(client) => match client.request(req).await {
+                Ok(resp) => Ok(resp.map(|b| UpstreamBody(BodyKind::Pooled(b)))),
+                Err(e) if e.is_connect() => Err(SendError::Connect(
+                    std::error::Error::source(&e)
+                        .map_or_else(|| e.to_string(), ToString::to_string),
+                )),
+                Err(_) => Err(SendError::Lost),
+            },
+        }
+    }
+}
+
+/// An upstream response body, from either kind of pool.
+pub struct UpstreamBody(BodyKind);
+
+enum BodyKind {
+    Leased(LeasedBody),
+    Pooled(Incoming),
+}
+
+impl Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match &mut self.0 {
+            BodyKind::Leased(b) => Pin::new(b).poll_frame(cx),
+            BodyKind::Pooled(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.0 {
+            BodyKind::Leased(b) => b.is_end_stream(),
+            BodyKind::Pooled(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.0 {
+            BodyKind::Leased(b) => b.size_hint(),
+            BodyKind::Pooled(b) => b.size_hint(),
+        }
+    }
+}
+
+fn connector(timeouts: &ResolvedTimeouts, enforce_http: bool) -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(timeouts.connect));
+    http.set_nodelay(true);
+    http.set_keepalive(Some(Duration::from_secs(30)));
+    http.enforce_http(enforce_http);
+    http
+}
 
 static CRYPTO: Once = Once::new();
 
@@ -33,11 +153,7 @@ pub fn install_crypto_provider() {
 #[allow(clippy::disallowed_methods)] // the one place clients are built
 pub fn build_client(timeouts: &ResolvedTimeouts) -> std::io::Result<HttpClient> {
     install_crypto_provider();
-    let mut http = HttpConnector::new();
-    http.set_connect_timeout(Some(timeouts.connect));
-    http.set_nodelay(true);
-    http.set_keepalive(Some(Duration::from_secs(30)));
-    http.enforce_http(false);
+    let http = connector(timeouts, false);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_provider_and_platform_verifier(Arc::new(rustls::crypto::ring::default_provider()))?
         .https_or_http()

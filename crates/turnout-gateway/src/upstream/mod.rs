@@ -8,4 +8,5 @@ pub mod fallback;
 pub mod gemini;
 pub mod openai;
 pub mod openrouter;
+pub mod pool;
 mod translating;
